@@ -1,0 +1,14 @@
+import type { Command } from 'commander';
+import { RehearseError } from '../core/errors.js';
+import type { CommandContext } from './program.js';
+
+// Placeholder until its issue lands: registered so that --help lists the whole pipeline.
+export function addReportCommand(program: Command, _ctx: CommandContext): Command {
+  return program
+    .command('report')
+    .description('(not built yet)')
+    .allowUnknownOption()
+    .action(() => {
+      throw new RehearseError('REHEARSE_USAGE', '`rehearse report` is not built yet.');
+    });
+}

@@ -1,0 +1,66 @@
+// Opens a rehearse database (model and runs share one schema, so either can live in any
+// file) and brings it to the current schema version with numbered migrations.
+
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { RehearseError } from '../core/errors.js';
+import { migrations } from './migrations/index.js';
+
+export type Db = Database.Database;
+
+export interface OpenOptions {
+  /** Fail instead of creating the file when it does not exist (readers: model, runs, report). */
+  mustExist?: boolean;
+  readonly?: boolean;
+}
+
+export function openDatabase(path: string, options: OpenOptions = {}): Db {
+  if (path !== ':memory:' && options.mustExist && !fs.existsSync(path)) {
+    throw new RehearseError('REHEARSE_DB', `${path}: no such database file. Run \`rehearse ingest <logs> --db ${path}\` first.`);
+  }
+  let db: Db;
+  try {
+    db = new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.mustExist ?? false });
+    // Reading any page proves the file is SQLite before we trust it.
+    db.pragma('schema_version');
+  } catch (err) {
+    throw new RehearseError('REHEARSE_DB', `${path}: cannot open as a rehearse database (${(err as Error).message}).`, { cause: err });
+  }
+  try {
+    if (!options.readonly) {
+      // WAL: a run's per-second flushes survive SIGKILL, and readers (report) never block the writer.
+      if (path !== ':memory:') db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+    }
+    db.pragma('foreign_keys = ON');
+    db.pragma('busy_timeout = 5000');
+    migrate(db, path, options.readonly ?? false);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
+export const schemaVersion = migrations.length;
+
+function migrate(db: Db, path: string, readonly: boolean): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > migrations.length) {
+    throw new RehearseError(
+      'REHEARSE_DB',
+      `${path}: schema version ${current} was written by a newer rehearse (this one knows up to ${migrations.length}). Upgrade rehearse.`,
+    );
+  }
+  if (current === migrations.length) return;
+  if (readonly) {
+    throw new RehearseError('REHEARSE_DB', `${path}: schema version ${current} needs migrating; open it writable once.`);
+  }
+  for (let version = current + 1; version <= migrations.length; version++) {
+    const migration = migrations[version - 1]!;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.pragma(`user_version = ${version}`);
+    })();
+  }
+}
