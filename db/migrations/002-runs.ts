@@ -60,4 +60,25 @@ CREATE TABLE run_counts (
   value REAL NOT NULL,
   PRIMARY KEY (run_id, name)
 ) WITHOUT ROWID;
+
+-- What the run actually sent, for fidelity against the model: sorted Float64Array samples
+-- (little-endian, at most 100k each) under the model's distribution names
+-- ('learnerPublishInterval', 'proctorControlInterval', 'messagesPerPublish', 'sessionDuration', 'rosterSize', ...).
+CREATE TABLE run_samples (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  count INTEGER NOT NULL,
+  samples BLOB NOT NULL,
+  PRIMARY KEY (run_id, name)
+) WITHOUT ROWID;
+
+-- Target health: samples of the target's Prometheus /metrics taken during the run (--scrape).
+CREATE TABLE run_scrapes (
+  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+  at_ms INTEGER NOT NULL,             -- ms since the run started
+  metric TEXT NOT NULL,
+  labels TEXT NOT NULL DEFAULT '',
+  value REAL NOT NULL
+);
+CREATE INDEX run_scrapes_by_run ON run_scrapes(run_id, metric, at_ms);
 `;
