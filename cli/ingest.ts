@@ -1,14 +1,121 @@
+// `rehearse ingest`: parses flags, shows progress on a TTY and a one-screen summary; the work
+// is ingest/ingest.ts (ingestFiles, dryRun).
+
 import type { Command } from 'commander';
-import { RehearseError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
+import { dryRun, ingestFilesInWorker, parseMaxErrors, type DryRunResult, type FileSummary, type IngestProgress, type IngestSummary } from '../ingest/ingest.js';
+import { parseRoleOverride } from '../ingest/mapping.js';
+import { formatInZone } from '../ingest/time.js';
 import type { CommandContext } from './program.js';
 
-// Placeholder until its issue lands: registered so that --help lists the whole pipeline.
-export function addIngestCommand(program: Command, _ctx: CommandContext): Command {
+interface IngestFlags {
+  db?: string;
+  mapping?: string;
+  force?: boolean;
+  keepIds?: boolean;
+  maxErrors?: string;
+  dryRun?: boolean;
+  lines: string;
+  roleOverride: string[];
+  json?: boolean;
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+export function formatProgress(p: IngestProgress): string {
+  const s = p.elapsedMs / 1000;
+  const rate = s > 0 ? p.lines / s : 0;
+  const fraction = p.totalBytes > 0 ? p.bytes / p.totalBytes : 0;
+  const eta = fraction > 0.01 ? Math.max(0, s / fraction - s) : Number.NaN;
+  return `${p.file}: ${mb(p.bytes)} / ${mb(p.totalBytes)} (${(fraction * 100).toFixed(0)}%)  ${p.lines} lines  ${Math.round(rate)} lines/s  ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : '-'}`;
+}
+
+function fileLine(f: FileSummary): string {
+  if (f.status === 'skipped') return `${f.path}: already ingested (same content, sha256 ${f.sha256.slice(0, 12)}); skipped. --force re-ingests it.`;
+  const rate = f.elapsedMs > 0 ? Math.round(f.lines / (f.elapsedMs / 1000)) : f.lines;
+  const out = [
+    `${f.path} (${f.format}${f.gzip ? ', gzip' : ''}): ${f.lines} lines, ${f.accepted} accepted, ${f.rejected} rejected in ${(f.elapsedMs / 1000).toFixed(1)} s (${rate} lines/s)`,
+  ];
+  for (const [reason, n] of Object.entries(f.reasons).sort((a, b) => b[1] - a[1])) out.push(`  rejected ${n}: ${reason}`);
+  for (const e of f.examples) out.push(`    ${e}`);
+  return out.join('\n');
+}
+
+export function formatIngestSummary(s: IngestSummary, db: string): string {
+  return (
+    s.files.map(fileLine).join('\n') +
+    `\n${db}: ${s.requests} requests in the model; rebuilt in ${(s.rebuildMs / 1000).toFixed(1)} s. \`rehearse model --db ${db}\` shows it.\n`
+  );
+}
+
+function formatDryRun(results: DryRunResult[]): string {
+  const out: string[] = [];
+  for (const r of results) {
+    out.push(`${r.path} (${r.format}), times shown in ${r.timezone}:`);
+    for (const l of r.lines) {
+      if (l.reject !== undefined) {
+        out.push(`  ${r.path}:${l.line}: REJECTED ${l.reject}`);
+        continue;
+      }
+      const x = l.record!;
+      out.push(
+        `  ${l.line}: ${formatInZone(x.startMs, r.timezone)} actor=${x.actor} op=${x.op} endpoint=${x.endpoint} topics=[${x.topics.join(', ')}] status=${x.status} duration=${x.durationMs}ms messages=${x.messages}` +
+          `${x.session !== undefined ? ` session=${x.session}` : ''}${x.bytes !== undefined ? ` bytes=${x.bytes}` : ''}`,
+      );
+    }
+  }
+  out.push('(dry run: nothing was written)');
+  return out.join('\n') + '\n';
+}
+
+export function addIngestCommand(program: Command, ctx: CommandContext): Command {
   return program
     .command('ingest')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RehearseError('REHEARSE_USAGE', '`rehearse ingest` is not built yet.');
+    .description('Turn access logs (CSV, TSV, JSON lines, nginx log_format; .gz too) into a behaviour model in SQLite.')
+    .argument('<files...>', 'log files, ingested one after another (rotated files give one model)')
+    .option('--db <model.db>', 'the model database (created if missing)')
+    .option('--mapping <file.json>', 'how the logs map to canonical fields (docs/mapping.md); not needed for rehearse\'s own CSV')
+    .option('--force', 're-ingest files whose content was ingested before')
+    .option('--keep-ids', 'store actor, session and topic ids as they are instead of keyed pseudonyms')
+    .option('--max-errors <n|p%>', 'rejected lines allowed per file before it is aborted', '1%')
+    .option('--role-override <role=regex>', 'assign a role by actor id: proctor=<regex> or learner=<regex> (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--dry-run', 'parse the first lines with the mapping and show each record; write nothing')
+    .option('--lines <n>', 'lines a dry run shows', '20')
+    .option('--json', 'print the summary as JSON')
+    .action(async (files: string[], flags: IngestFlags) => {
+      parseMaxErrors(flags.maxErrors);
+      const roleOverrides = flags.roleOverride.map(parseRoleOverride);
+      if (flags.dryRun) {
+        const lines = Number(flags.lines);
+        if (!Number.isInteger(lines) || lines < 1) throw new UsageError(`"${flags.lines}" is not a positive whole number`, '--lines');
+        const results = await dryRun({ files, mapping: flags.mapping, lines });
+        ctx.io.stdout.write(flags.json ? JSON.stringify(results, null, 2) + '\n' : formatDryRun(results));
+        return;
+      }
+      if (!flags.db) throw new UsageError('required: where to write the model (e.g. --db model.db)', '--db');
+      const tty = ctx.io.stderr.isTTY === true && !flags.json;
+      let drawn = false;
+      const summary = await ingestFilesInWorker({
+        files,
+        db: flags.db,
+        mapping: flags.mapping,
+        force: flags.force ?? false,
+        keepIds: flags.keepIds ?? false,
+        maxErrors: flags.maxErrors,
+        roleOverrides,
+        ...(tty
+          ? {
+              onProgress: (p: IngestProgress) => {
+                drawn = true;
+                ctx.io.stderr.write(`\r\x1b[K${formatProgress(p)}`);
+              },
+            }
+          : {}),
+      }).finally(() => {
+        if (drawn) ctx.io.stderr.write('\r\x1b[K');
+      });
+      ctx.io.stdout.write(flags.json ? JSON.stringify(summary, null, 2) + '\n' : formatIngestSummary(summary, flags.db));
     });
 }

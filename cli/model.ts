@@ -1,14 +1,25 @@
+// `rehearse model`: shows the model a database holds (readable, or one JSON object with --json).
+
 import type { Command } from 'commander';
-import { RehearseError } from '../core/errors.js';
+import { UsageError } from '../core/errors.js';
+import { openDatabase } from '../db/open.js';
+import { describeModel, formatModelDescription } from '../ingest/describe.js';
 import type { CommandContext } from './program.js';
 
-// Placeholder until its issue lands: registered so that --help lists the whole pipeline.
-export function addModelCommand(program: Command, _ctx: CommandContext): Command {
+export function addModelCommand(program: Command, ctx: CommandContext): Command {
   return program
     .command('model')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RehearseError('REHEARSE_USAGE', '`rehearse model` is not built yet.');
+    .description('Summarise the behaviour model in a database (--json: one object, docs/model.md).')
+    .option('--db <model.db>', 'the model database written by `rehearse ingest`')
+    .option('--json', 'print one JSON object')
+    .action((flags: { db?: string; json?: boolean }) => {
+      if (!flags.db) throw new UsageError('required: the model database (e.g. --db model.db)', '--db');
+      const db = openDatabase(flags.db, { mustExist: true, readonly: true });
+      try {
+        const d = describeModel(db);
+        ctx.io.stdout.write(flags.json ? JSON.stringify(d, null, 2) + '\n' : formatModelDescription(d));
+      } finally {
+        db.close();
+      }
     });
 }

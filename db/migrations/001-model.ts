@@ -1,5 +1,7 @@
 // The behaviour model written by `rehearse ingest` and read by the plan.
 // Ids in these tables are keyed pseudonyms unless the user ingested with --keep-ids.
+// `requests` (with `ids`) keeps every accepted request compactly; everything below it is derived
+// and rebuilt over all requests after each ingested file, so rotated files give one model.
 export const modelSchema = `
 CREATE TABLE meta (
   key TEXT PRIMARY KEY,
@@ -18,6 +20,33 @@ CREATE TABLE sources (
   rejected INTEGER NOT NULL,
   rejected_reasons TEXT NOT NULL DEFAULT '{}',
   ingested_at TEXT NOT NULL
+);
+
+-- Interned ids (pseudonyms unless --keep-ids): kind 1 actor, 2 session, 3 topic, 4 client family.
+-- role: set by --role-override for actors whose raw id matched; NULL means decided by behaviour.
+CREATE TABLE ids (
+  id INTEGER PRIMARY KEY,
+  kind INTEGER NOT NULL,
+  value TEXT NOT NULL,
+  role TEXT CHECK (role IN ('learner', 'proctor')),
+  UNIQUE (kind, value)
+);
+
+-- Every accepted request, compactly: ids refer to ids(id); topics is a ','-joined list of ids;
+-- op 0 other, 1 publish, 2 subscribe; start_ms is the request's start (epoch ms, UTC).
+-- No foreign keys: written at bulk speed and only ever read whole by the model rebuild.
+CREATE TABLE requests (
+  source_id INTEGER NOT NULL,
+  actor INTEGER NOT NULL,
+  start_ms INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  op INTEGER NOT NULL,
+  status INTEGER NOT NULL,
+  messages INTEGER NOT NULL,
+  topics TEXT NOT NULL,
+  session INTEGER,
+  bytes INTEGER,
+  client INTEGER
 );
 
 CREATE TABLE actors (

@@ -1,0 +1,126 @@
+// Privacy at the edge: actor, session and topic ids become keyed pseudonyms (HMAC-SHA256 with a
+// random secret kept in the database's meta table) before anything is stored, user agents a
+// client family, and client IPs are dropped. --keep-ids stores the ids as they are.
+
+import crypto from 'node:crypto';
+import { RehearseError } from '../core/errors.js';
+import type { Db } from '../db/open.js';
+
+export const IdKind = { actor: 1, session: 2, topic: 3, client: 4 } as const;
+export type IdKindCode = (typeof IdKind)[keyof typeof IdKind];
+
+const secretKey = 'ids.secret';
+const modeKey = 'ids.mode';
+
+const familyCache = new Map<string, string>();
+
+/** A coarse client family: enough to tell browsers from scripts, never a fingerprint. */
+export function clientFamily(userAgent: string): string {
+  let family = familyCache.get(userAgent);
+  if (family === undefined) {
+    family = classifyUserAgent(userAgent);
+    if (familyCache.size > 10_000) familyCache.clear();
+    familyCache.set(userAgent, family);
+  }
+  return family;
+}
+
+function classifyUserAgent(userAgent: string): string {
+  if (/bot|crawl|spider/i.test(userAgent)) return 'bot';
+  if (/^curl\//i.test(userAgent)) return 'curl';
+  if (/python|requests\//i.test(userAgent)) return 'python';
+  if (/okhttp/i.test(userAgent)) return 'okhttp';
+  if (/undici|node|axios|rehearse/i.test(userAgent)) return 'node';
+  if (/Edg\//.test(userAgent)) return 'Edge';
+  if (/Firefox\//.test(userAgent)) return 'Firefox';
+  if (/Chrome\/|CriOS\//.test(userAgent)) return 'Chrome';
+  if (/Safari\//.test(userAgent)) return 'Safari';
+  return 'other';
+}
+
+/**
+ * Interns ids into the `ids` table, through the pseudonymiser, with in-memory caches from the
+ * raw value. After a rolled-back file, call reload() so no cache names a vanished row.
+ */
+export class IdStore {
+  readonly keepIds: boolean;
+  private readonly secret: Buffer;
+  private readonly byValue = new Map<number, Map<string, number>>();
+  private readonly byRaw = new Map<number, Map<string, number>>();
+  private readonly insert;
+  private readonly setRole;
+  private overrides: Array<{ role: 'proctor' | 'learner'; pattern: RegExp }> = [];
+
+  constructor(private readonly db: Db, options: { keepIds: boolean; create: boolean }) {
+    const meta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
+    const mode = meta.get(modeKey) as string | undefined;
+    const wanted = options.keepIds ? 'kept' : 'pseudonymous';
+    if (mode !== undefined && mode !== wanted) {
+      throw new RehearseError(
+        'REHEARSE_USAGE',
+        `${db.name}: holds ${mode === 'kept' ? 'real ids (ingested with --keep-ids)' : 'pseudonymous ids'}; ingest ${mode === 'kept' ? 'with' : 'without'} --keep-ids into it, or use another --db.`,
+      );
+    }
+    let secret = meta.get(secretKey) as string | undefined;
+    if ((mode === undefined || secret === undefined) && options.create) {
+      secret ??= crypto.randomBytes(32).toString('hex');
+      const put = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+      put.run(secretKey, secret);
+      put.run(modeKey, wanted);
+    }
+    this.keepIds = options.keepIds;
+    this.secret = Buffer.from(secret ?? crypto.randomBytes(32).toString('hex'), 'hex');
+    this.insert = db.prepare('INSERT INTO ids (kind, value) VALUES (?, ?)');
+    this.setRole = db.prepare('UPDATE ids SET role = ? WHERE id = ?');
+    this.reload();
+  }
+
+  /** --role-override patterns, matched against the raw actor id as each new actor is seen. */
+  setRoleOverrides(overrides: Array<{ role: 'proctor' | 'learner'; pattern: RegExp }>): void {
+    this.overrides = overrides;
+  }
+
+  reload(): void {
+    this.byValue.clear();
+    this.byRaw.clear();
+    for (const [id, kind, value] of this.db.prepare('SELECT id, kind, value FROM ids').raw().iterate() as Iterable<[number, number, string]>) {
+      this.mapOf(this.byValue, kind).set(value, id);
+    }
+  }
+
+  private mapOf(maps: Map<number, Map<string, number>>, kind: number): Map<string, number> {
+    let m = maps.get(kind);
+    if (!m) maps.set(kind, (m = new Map()));
+    return m;
+  }
+
+  /** The stored value for a raw id: a 16-hex-digit keyed pseudonym, or the id itself with --keep-ids. */
+  pseudonym(kind: IdKindCode, raw: string): string {
+    if (this.keepIds) return raw;
+    return crypto.createHmac('sha256', this.secret).update(`${kind}:${raw}`).digest('hex').slice(0, 16);
+  }
+
+  /** The ids row for a raw value, created on first sight. */
+  id(kind: IdKindCode, raw: string): number {
+    const cache = this.mapOf(this.byRaw, kind);
+    const hit = cache.get(raw);
+    if (hit !== undefined) return hit;
+    const value = kind === IdKind.client && !this.keepIds ? raw : this.pseudonym(kind, raw);
+    const stored = this.mapOf(this.byValue, kind);
+    let id = stored.get(value);
+    if (id === undefined) {
+      id = Number(this.insert.run(kind, value).lastInsertRowid);
+      stored.set(value, id);
+    }
+    if (kind === IdKind.actor) {
+      for (const o of this.overrides) {
+        if (o.pattern.test(raw)) {
+          this.setRole.run(o.role, id);
+          break;
+        }
+      }
+    }
+    cache.set(raw, id);
+    return id;
+  }
+}
