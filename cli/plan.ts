@@ -1,14 +1,56 @@
 import type { Command } from 'commander';
-import { RehearseError } from '../core/errors.js';
+import { openDatabase } from '../db/open.js';
+import { openModelReader } from '../db/model-store.js';
+import { createPlan, formatPlanSummary, resolvePlanOptions, summarizePlan, type RawPlanOptions } from '../replay/plan.js';
 import type { CommandContext } from './program.js';
 
-// Placeholder until its issue lands: registered so that --help lists the whole pipeline.
-export function addPlanCommand(program: Command, _ctx: CommandContext): Command {
-  return program
+// `rehearse plan`: the dry run. Parses flags, builds the plan from the model and prints what
+// the rehearsal will ask of the target and of the generator machines, without sending a byte.
+
+/** The plan's flags, shared by every command that builds a plan (plan, replay). */
+export function addPlanOptions(command: Command): Command {
+  return command
+    .option('--scale <n>', 'multiple of the recorded load (fractional works: 7.5)', '1')
+    .option('--mode <mode>', "'sample' (new classes drawn from the model) or 'clone' (recorded classes, copied)", 'sample')
+    .option('--window <window>', "'peak' (busiest hour, or --duration), 'all', 'HH:MM-HH:MM' in the model's zone, or an ISO interval", 'peak')
+    .option('--duration <duration>', 'bound the replay, e.g. 10m, 90s, 1h (after --speed)')
+    .option('--speed <n>', 'divide every recorded gap and duration by n', '1')
+    .option('--seed <n>', 'seed: the same seed gives the same plan', '1')
+    .option('--ramp <duration>', 'stagger the sessions already in progress over this time instead of starting them all at once', '0')
+    .option('--shard <i/N>', "this generator's share of classes, e.g. 0/4", '0/1');
+}
+
+/** Commander's parsed flags as resolvePlanOptions input (which validates them all at once). */
+export function rawPlanOptionsFromFlags(flags: Record<string, unknown>): RawPlanOptions {
+  const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+  return {
+    mode: str(flags.mode),
+    scale: str(flags.scale),
+    window: str(flags.window),
+    duration: str(flags.duration),
+    speed: str(flags.speed),
+    seed: str(flags.seed),
+    ramp: str(flags.ramp),
+    shard: str(flags.shard),
+  };
+}
+
+export function addPlanCommand(program: Command, ctx: CommandContext): Command {
+  const command = program
     .command('plan')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RehearseError('REHEARSE_USAGE', '`rehearse plan` is not built yet.');
+    .description('Dry run: what a rehearsal at --scale will ask of the target and of the generator machines.')
+    .requiredOption('--db <file>', 'model database written by `rehearse ingest`');
+  return addPlanOptions(command)
+    .option('--json', 'print the PlanSummary as JSON')
+    .action((flags: Record<string, unknown>) => {
+      // Validate every flag before touching the database, so a typo is reported at once.
+      const options = resolvePlanOptions(rawPlanOptionsFromFlags(flags));
+      const db = openDatabase(String(flags.db), { mustExist: true, readonly: true });
+      try {
+        const summary = summarizePlan(createPlan(openModelReader(db), options));
+        ctx.io.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : formatPlanSummary(summary));
+      } finally {
+        db.close();
+      }
     });
 }

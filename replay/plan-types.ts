@@ -71,4 +71,17 @@ export interface PlanSummary {
   peakRequestsPerS: number;
   perMinute: PlanMinute[];
   estimate: { generatorCpuCores: number; connections: number; memoryMb: number };
+  /** This plan's share of classes (absent: the whole plan). */
+  shard?: { index: number; count: number };
+  /** The constants behind `estimate`, so a reader can redo it with measured numbers. */
+  assumptions?: PlanEstimateAssumptions;
+}
+
+export interface PlanEstimateAssumptions {
+  cpuMicrosPerRequest: number;
+  shortRequestMs: number;
+  kbPerVirtualUser: number;
+  baseMemoryMb: number;
+  /** Mean long-poll duration used for polls/s. */
+  pollDurationMs: number;
 }
