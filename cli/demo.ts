@@ -1,14 +1,109 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
-import { RehearseError } from '../core/errors.js';
+import { parseDuration } from '../core/duration.js';
+import { ExitCode, UsageError } from '../core/errors.js';
+import { startBus, parseFault, mergeFaults, type RunningBus } from '../bus/index.js';
+import { openDatabase } from '../db/open.js';
+import { hasModel, openModelReader } from '../db/model-store.js';
+import { writeSchoolDay } from '../fixtures/write-day.js';
+import { ingestFiles } from '../ingest/ingest.js';
+import { createPlan, resolvePlanOptions, summarizePlan } from '../replay/plan.js';
+import { startReplay } from '../replay/runner.js';
+import { followRun } from './replay.js';
 import type { CommandContext } from './program.js';
 
-// Placeholder until its issue lands: registered so that --help lists the whole pipeline.
-export function addDemoCommand(program: Command, _ctx: CommandContext): Command {
+// `rehearse demo`: the whole pipeline on one machine in a minute or two. Generates the synthetic
+// school day (once), ingests it, starts the embedded bus in-process and replays the peak at 5x,
+// at a speed chosen so one minute shows a busy period without the generator becoming the bottleneck.
+
+/** Requests per second the demo aims at: the bus and the generator share two cores. */
+const demoRequestBudgetPerS = 1500;
+const maxDemoSpeed = 60;
+
+type Flags = Record<string, string | string[] | boolean | undefined>;
+
+export function addDemoCommand(program: Command, ctx: CommandContext): Command {
   return program
     .command('demo')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RehearseError('REHEARSE_USAGE', '`rehearse demo` is not built yet.');
+    .description('Generate a synthetic school day, ingest it, and rehearse its peak at 5x against the embedded bus (1-2 minutes).')
+    .option('--dir <dir>', 'where the day, the model and the results live', path.join('.rehearse', 'demo'))
+    .option('--preset <name>', "synthetic day: 'small' (3 classes, generated in seconds) or 'day' (40 classes, several minutes and ~1 GB to generate)", 'small')
+    .option('--scale <n>', 'multiple of the recorded load', '5')
+    .option('--duration <duration>', 'how long to load the bus', '60s')
+    .option('--speed <n>', 'divide recorded gaps by n (default: as fast as keeps the demo around 1500 requests/s, at most 60)')
+    .option('--fault <spec>', "inject a bus fault, e.g. drop=0.02 (repeatable; see `rehearse bus --help`)", (v: string, p: string[] = []) => [...p, v], [])
+    .option('--json', 'print the RunSummary as one JSON object on stdout')
+    .action(async (flags: Flags) => {
+      const err = ctx.io.stderr;
+      const str = (v: Flags[string]): string | undefined => (typeof v === 'string' ? v : undefined);
+      const preset = str(flags.preset) ?? 'small';
+      if (preset !== 'day' && preset !== 'small') throw new UsageError(`expected 'day' or 'small', got '${preset}'`, '--preset');
+      const durationMs = parseDuration(str(flags.duration) ?? '60s');
+      if (durationMs === null || durationMs <= 0) throw new UsageError(`expected a duration like 60s or 2m, got '${str(flags.duration)}'`, '--duration');
+      const faults = mergeFaults((Array.isArray(flags.fault) ? flags.fault : []).map(parseFault));
+      const dir = path.resolve(str(flags.dir) ?? path.join('.rehearse', 'demo'));
+      const modelPath = path.join(dir, `${preset}.db`);
+
+      fs.mkdirSync(dir, { recursive: true });
+      const probe = openDatabase(modelPath);
+      const built = hasModel(probe);
+      probe.close();
+      if (!built) {
+        const t0 = Date.now();
+        err.write(`rehearse demo: generating the synthetic '${preset}' day in ${dir} ...\n`);
+        const day = await writeSchoolDay(path.join(dir, preset), preset);
+        err.write(`rehearse demo: ${day.lines} log lines written in ${((Date.now() - t0) / 1000).toFixed(1)} s; ingesting ...\n`);
+        const t1 = Date.now();
+        // By path: ingest manages its own connections and transactions.
+        await ingestFiles({ files: [day.files.csv], db: modelPath });
+        err.write(`rehearse demo: model built in ${((Date.now() - t1) / 1000).toFixed(1)} s (${modelPath})\n`);
+      } else {
+        err.write(`rehearse demo: reusing the model in ${modelPath}\n`);
+      }
+      const db = openDatabase(modelPath);
+      let bus: RunningBus | undefined;
+      try {
+        const model = openModelReader(db);
+        const base = { mode: 'sample', scale: str(flags.scale) ?? '5', window: 'peak', duration: durationMs, seed: 1 } as const;
+        let speed = str(flags.speed);
+        if (speed === undefined) {
+          // The plan's own dry run says how busy real time is; speed it up until the budget is used.
+          const atRealTime = summarizePlan(createPlan(model, resolvePlanOptions({ ...base, speed: 1 })));
+          const chosen = Math.max(1, Math.min(maxDemoSpeed, demoRequestBudgetPerS / Math.max(1, atRealTime.peakRequestsPerS)));
+          speed = String(Math.round(chosen * 10) / 10);
+        }
+        const planOptions = resolvePlanOptions({ ...base, speed });
+        const plan = createPlan(model, planOptions);
+        bus = await startBus({ port: 0, faults, seed: 1 });
+        err.write(
+          `rehearse demo: embedded bus at ${bus.url}; replaying ${plan.window.label} at scale ${planOptions.scale}, speed ${planOptions.speed} for ${Math.round(plan.durationMs / 1000)} s\n`,
+        );
+        const run = startReplay({
+          target: bus.url,
+          events: plan.events(),
+          durationMs: plan.durationMs,
+          db,
+          release: 'demo',
+          run: {
+            scale: planOptions.scale,
+            mode: planOptions.mode,
+            window: plan.window.label,
+            speed: planOptions.speed,
+            seed: planOptions.seed,
+            modelFingerprint: plan.modelFingerprint,
+            plannedDurationMs: plan.durationMs,
+            rampMs: planOptions.rampMs,
+          },
+        });
+        const summary = await followRun(run, ctx, { json: flags.json === true, resultsPath: modelPath });
+        if (!flags.json) {
+          ctx.io.stdout.write(`  next: rehearse runs --db ${modelPath}   |   rehearse report --db ${modelPath} --run ${summary.run}\n`);
+        }
+        if (!summary.pass) ctx.setExitCode(ExitCode.failed);
+      } finally {
+        await bus?.close();
+        db.close();
+      }
     });
 }

@@ -1,14 +1,193 @@
+import path from 'node:path';
 import type { Command } from 'commander';
-import { RehearseError } from '../core/errors.js';
+import { parseDuration } from '../core/duration.js';
+import { ExitCode, UsageError } from '../core/errors.js';
+import { openDatabase, type Db } from '../db/open.js';
+import { openModelReader } from '../db/model-store.js';
+import type { RunSummary } from '../db/run-types.js';
+import { formatSummary, formatTickLine } from '../replay/display.js';
+import { resolveReplayOptions, type ReplayOptionsInput } from '../replay/options.js';
+import { createPlan, defaultPlanOptions, PlanOptionsError, resolvePlanOptions } from '../replay/plan.js';
+import type { PlanOptions } from '../replay/plan-types.js';
+import { startReplay, type ReplayInput, type ReplayRun } from '../replay/runner.js';
 import type { CommandContext } from './program.js';
 
-// Placeholder until its issue lands: registered so that --help lists the whole pipeline.
-export function addReplayCommand(program: Command, _ctx: CommandContext): Command {
+// `rehearse replay`: parses flags, builds the plan from the model and hands both to the
+// runtime (replay/runner.ts); this file only wires signals, the terminal and the exit code.
+
+type Flags = Record<string, string | string[] | boolean | undefined>;
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+export function addReplayCommand(program: Command, ctx: CommandContext): Command {
   return program
     .command('replay')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RehearseError('REHEARSE_USAGE', '`rehearse replay` is not built yet.');
+    .description('Replay the model against a protocol v1 target with end-to-end delivery checks; exit 1 when the SLO fails.')
+    .requiredOption('--db <file>', 'model database written by `rehearse ingest`')
+    .requiredOption('--target <url>', 'base URL of the bus, e.g. http://127.0.0.1:8080')
+    .option('--scale <n>', 'multiple of the recorded load (fractional works: 7.5)', '1')
+    .option('--duration <duration>', 'how long to load the target, e.g. 10m (after --speed)')
+    .option('--mode <mode>', "'sample' (new classes drawn from the model) or 'clone' (recorded classes, copied)", 'sample')
+    .option('--window <window>', "'peak', 'all', 'HH:MM-HH:MM' in the model's zone, or an ISO interval", 'peak')
+    .option('--speed <n>', 'divide every recorded gap and duration by n', '1')
+    .option('--seed <n>', 'seed of the plan and of the backoff jitter', '1')
+    .option('--ramp <duration>', 'stagger the sessions already in progress over this time', '0')
+    .option('--shard <i/N>', "this generator's share of classes, e.g. 0/4", '0/1')
+    .option('--release <label>', 'label of the release under test (runs, compare and report group by it)')
+    .option('--results <file>', 'write results to this database instead of the model database')
+    .option('--slo <expr>', 'pass/fail rule, see docs/slo.md', 'p95<=2s, lost>15s, duplicates=0')
+    .option('--scrape <url>', "sample the target's Prometheus metrics during the run, e.g. http://host:8080/metrics")
+    .option('--scrape-interval <duration>', 'time between two --scrape samples', '5s')
+    .option('--header <line>', "'Name: value' sent with every request (repeatable; 'Name: env:VAR' reads $VAR); values are never stored", collect, [])
+    .option('--poll-timeout <s>', 'timeout_s of each long-poll', '20')
+    .option('--backoff-base <duration>', 'first retry waits up to this (full jitter, doubling)', '1s')
+    .option('--backoff-cap <duration>', 'longest computed retry wait', '30s')
+    .option('--publish-connections <n>', 'sockets shared by publishes (each virtual user also holds one for its long-poll)', '256')
+    .option('--max-lag <duration>', 'schedule lag or event-loop delay p99 above this marks the run generator-bound', '200ms')
+    .option('--json', 'print the RunSummary as one JSON object on stdout')
+    .action(async (flags: Flags) => {
+      const str = (v: Flags[string]): string | undefined => (typeof v === 'string' ? v : undefined);
+      // Every flag is validated before any database is opened or any byte is sent, and every
+      // problem is reported at once (plan flags and replay flags alike).
+      const problems: string[] = [];
+      let planOptions: PlanOptions | undefined;
+      try {
+        planOptions = resolvePlanOptions({
+          mode: str(flags.mode),
+          scale: str(flags.scale),
+          window: str(flags.window),
+          duration: str(flags.duration),
+          speed: str(flags.speed),
+          seed: str(flags.seed),
+          ramp: str(flags.ramp),
+          shard: str(flags.shard),
+        });
+      } catch (err) {
+        if (!(err instanceof PlanOptionsError)) throw err;
+        problems.push(...err.problems.map((p) => `${p.flag}: ${p.message}`));
+      }
+      let replayFlags: Omit<ReplayOptionsInput, 'run'> | undefined;
+      try {
+        replayFlags = parseReplayFlags(flags, ctx);
+        const p = planOptions ?? defaultPlanOptions;
+        resolveReplayOptions({ ...replayFlags, run: { scale: p.scale, mode: p.mode, window: p.window, speed: p.speed, seed: p.seed, modelFingerprint: '' } });
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        problems.push(...err.message.replace(/^invalid options:\n/, '').split('\n').map((l) => l.trim()));
+      }
+      if (problems.length > 0 || !planOptions || !replayFlags) {
+        throw new UsageError(problems.length === 1 ? problems[0]! : `${problems.length} options are invalid:\n  ${problems.join('\n  ')}`);
+      }
+      const modelPath = String(flags.db);
+      const resultsPath = str(flags.results);
+      const modelDb = openDatabase(modelPath, { mustExist: true });
+      let resultsDb: Db = modelDb;
+      try {
+        if (resultsPath !== undefined && path.resolve(resultsPath) !== path.resolve(modelPath)) resultsDb = openDatabase(resultsPath);
+        const plan = createPlan(openModelReader(modelDb), planOptions);
+        const run = startReplay({
+          ...replayFlags,
+          durationMs: plan.durationMs,
+          events: plan.events(),
+          db: resultsDb,
+          run: {
+            scale: planOptions.scale,
+            mode: planOptions.mode,
+            window: plan.window.label,
+            speed: planOptions.speed,
+            seed: planOptions.seed,
+            modelFingerprint: plan.modelFingerprint,
+            plannedDurationMs: plan.durationMs,
+            rampMs: planOptions.rampMs,
+          },
+        });
+        const summary = await followRun(run, ctx, { json: flags.json === true, resultsPath: resultsPath ?? modelPath });
+        if (!summary.pass) ctx.setExitCode(ExitCode.failed);
+      } finally {
+        if (resultsDb !== modelDb) resultsDb.close();
+        modelDb.close();
+      }
     });
 }
+
+/** The replay-specific flags as the runtime's options (the plan's are resolved by resolvePlanOptions). */
+export function parseReplayFlags(flags: Flags, ctx: CommandContext): Omit<ReplayOptionsInput, 'run'> {
+  const str = (v: Flags[string]): string | undefined => (typeof v === 'string' ? v : undefined);
+  const durationFlag = (flag: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    const ms = parseDuration(value);
+    if (ms === null) throw new UsageError(`expected a duration like 500ms, 1s or 2m, got '${value}'`, flag);
+    return ms;
+  };
+  const numberFlag = (flag: string, value: string | undefined): number | undefined => {
+    if (value === undefined) return undefined;
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n)) throw new UsageError(`expected a number, got '${value}'`, flag);
+    return n;
+  };
+  const scrape = str(flags.scrape);
+  const out: Omit<ReplayOptionsInput, 'run'> = {
+    target: String(flags.target),
+    headers: Array.isArray(flags.header) ? flags.header : [],
+    env: ctx.io.env,
+    slo: str(flags.slo),
+    release: str(flags.release) ?? null,
+    pollTimeoutS: numberFlag('--poll-timeout', str(flags.pollTimeout)),
+    backoff: { baseMs: durationFlag('--backoff-base', str(flags.backoffBase)), capMs: durationFlag('--backoff-cap', str(flags.backoffCap)) } as ReplayOptionsInput['backoff'],
+    connections: numberFlag('--publish-connections', str(flags.publishConnections)),
+    generatorLagLimitMs: durationFlag('--max-lag', str(flags.maxLag)),
+    seed: numberFlag('--seed', str(flags.seed)),
+  };
+  if (scrape !== undefined) out.scrape = { url: scrape, intervalMs: durationFlag('--scrape-interval', str(flags.scrapeInterval)) ?? 5000 };
+  // Undefined entries would override defaults in the spread inside resolveReplayOptions.
+  for (const key of Object.keys(out) as Array<keyof typeof out>) if (out[key] === undefined) delete out[key];
+  if (out.backoff) for (const k of ['baseMs', 'capMs'] as const) if (out.backoff[k] === undefined) delete out.backoff[k];
+  return out;
+}
+
+/**
+ * Follows a run on the terminal: a live line each second on a TTY (plain lines every 10 s
+ * otherwise) on stderr, SIGINT/SIGTERM to drain and stop (a second one stops at once), and the
+ * summary (or --json) at the end.
+ */
+export async function followRun(run: ReplayRun, ctx: CommandContext, o: { json: boolean; resultsPath: string; plainEveryS?: number }): Promise<RunSummary> {
+  const err = ctx.io.stderr;
+  const tty = err.isTTY === true;
+  const plainEvery = o.plainEveryS ?? 10;
+  let signals = 0;
+  const onSignal = (name: string): void => {
+    signals++;
+    if (signals === 1) {
+      err.write(`${tty ? '\r\x1b[K' : ''}rehearse: ${name}: stopping; draining open deliveries (at most the loss limit). ${name} again stops at once.\n`);
+      run.stop({ reason: `interrupted (${name})` });
+    } else {
+      run.stop({ immediate: true, reason: `interrupted twice (${name})` });
+    }
+  };
+  const onInt = (): void => onSignal('SIGINT');
+  const onTerm = (): void => onSignal('SIGTERM');
+  ctx.io.signals.on('SIGINT', onInt);
+  ctx.io.signals.on('SIGTERM', onTerm);
+  run.on('start', (s) => {
+    err.write(`rehearse: run ${s.run} against ${s.target} (topics ${s.nonce}.*), SLO ${s.slo}\n`);
+  });
+  run.on('tick', (t) => {
+    if (tty) err.write(`\r\x1b[K${formatTickLine(t)}`);
+    else if (t.second % plainEvery === 0) err.write(`${formatTickLine(t)}\n`);
+  });
+  run.on('stopping', (s) => {
+    if (!s.immediate) err.write(`${tty ? '\r\x1b[K' : ''}rehearse: ${s.reason}; draining\n`);
+  });
+  try {
+    const summary = await run.finished;
+    if (tty) err.write('\r\x1b[K');
+    if (o.json) ctx.io.stdout.write(`${JSON.stringify(summary)}\n`);
+    else ctx.io.stdout.write(formatSummary(summary, summary.run ? `run ${summary.run} in ${o.resultsPath}` : undefined));
+    return summary;
+  } finally {
+    ctx.io.signals.off('SIGINT', onInt);
+    ctx.io.signals.off('SIGTERM', onTerm);
+  }
+}
+
+export type { ReplayInput };

@@ -1,0 +1,189 @@
+// How many concurrent virtual users one generator process sustains against the embedded bus
+// running in another process, with schedule lag p99 <= 10 ms, and the CPU it spends per 10,000
+// requests. Each virtual user keeps one long-poll open (as in the real runtime).
+//
+//   npm run build && npx tsx bench/replay.ts [--vus 2000,5000,10000,15000,18000] [--ramp 20s] [--steady 30s] [--publish-every 10s] [--repeat 1]
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { parseDuration } from '../core/duration.js';
+import type { PlanEvent } from '../replay/plan-types.js';
+import { startReplay, type ReplayTick } from '../replay/runner.js';
+
+interface Args {
+  vus: number[];
+  rampMs: number;
+  steadyMs: number;
+  publishEveryMs: number;
+  controlEveryMs: number;
+  repeat: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (name: string, fallback: string): string => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
+  };
+  const ms = (name: string, fallback: string): number => {
+    const v = parseDuration(get(name, fallback));
+    if (v === null) throw new Error(`--${name}: not a duration`);
+    return v;
+  };
+  return {
+    vus: get('vus', '2000,5000,10000,15000,18000').split(',').map(Number),
+    rampMs: ms('ramp', '20s'),
+    steadyMs: ms('steady', '30s'),
+    publishEveryMs: ms('publish-every', '10s'),
+    controlEveryMs: ms('control-every', '30s'),
+    repeat: Number(get('repeat', '1')),
+  };
+}
+
+/** Classes of 24 learners and a proctor; joins spread over the ramp; no one leaves before the end. */
+function* benchPlan(vus: number, a: Args): Generator<PlanEvent> {
+  const perClass = 25;
+  const classes = Math.ceil(vus / perClass);
+  const endMs = a.rampMs + a.steadyMs;
+  const events: PlanEvent[] = [];
+  let made = 0;
+  for (let c = 0; c < classes && made < vus; c++) {
+    const joinAt = (c / classes) * a.rampMs;
+    const roster: string[] = [];
+    for (let i = 0; i < perClass - 1 && made + 1 + roster.length < vus; i++) roster.push(`c${c}.l${i}`);
+    events.push({ kind: 'proctorJoin', atMs: joinAt, proctor: `c${c}.p`, classId: `c${c}`, roster });
+    made += 1 + roster.length;
+    roster.forEach((learner, i) => {
+      events.push({ kind: 'learnerJoin', atMs: joinAt + 1, learner, classId: `c${c}` });
+      // Spread phases so the publish rate is smooth: vus / publishEvery per second.
+      for (let t = joinAt + 1 + ((i * 7919 + c * 104729) % a.publishEveryMs); t < endMs; t += a.publishEveryMs) {
+        events.push({ kind: 'publish', atMs: t, learner, messages: 1 });
+      }
+    });
+    for (let t = joinAt + a.controlEveryMs; t < endMs; t += a.controlEveryMs) {
+      events.push({ kind: 'control', atMs: t, proctor: `c${c}.p`, targets: [roster[(t / a.controlEveryMs) % roster.length | 0]!] });
+    }
+  }
+  events.sort((x, y) => x.atMs - y.atMs);
+  yield* events;
+}
+
+async function startBusProcess(): Promise<{ url: string; child: ChildProcess }> {
+  const bin = path.resolve('dist/cli/bin.js');
+  const child = spawn(process.execPath, [bin, 'bus', '--port', '0', '--poll-timeout', '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.on('exit', (code) => reject(new Error(`bus exited with ${code}`)));
+  });
+  return { url, child };
+}
+
+interface Row {
+  vus: number;
+  openPolls: number;
+  requestsPerS: number;
+  lagP99Median: number;
+  lagP99Max: number;
+  loopP99Max: number;
+  cpuSPer10k: number;
+  cpuCores: number;
+  deliveryP95: number;
+  lost: number;
+  errors: number;
+  delivered: string;
+  rssMb: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!;
+}
+
+async function measure(vus: number, a: Args): Promise<Row> {
+  const bus = await startBusProcess();
+  try {
+    const ticks: ReplayTick[] = [];
+    const benchStart = performance.now();
+    const steadyFrom = Math.ceil(a.rampMs / 1000) + 3;
+    const steadyTo = Math.floor((a.rampMs + a.steadyMs) / 1000) - 1;
+    let cpuAt: NodeJS.CpuUsage | undefined;
+    let cpuUsed: NodeJS.CpuUsage | undefined;
+    let wallAt = 0;
+    let wallUsed = 0;
+    let rss = 0;
+    const run = startReplay({
+      target: bus.url,
+      events: benchPlan(vus, a),
+      durationMs: a.rampMs + a.steadyMs,
+      pollTimeoutS: 20,
+      run: { scale: 1, mode: 'bench', window: 'bench', speed: 1, seed: 1, modelFingerprint: 'bench' },
+    });
+    run.on('tick', (t) => {
+      ticks.push(t);
+      if (t.second === steadyFrom) {
+        cpuAt = process.cpuUsage();
+        wallAt = performance.now();
+      }
+      if (t.second === steadyTo && cpuAt) {
+        cpuUsed = process.cpuUsage(cpuAt);
+        wallUsed = performance.now() - wallAt;
+        try {
+          rss = process.memoryUsage.rss();
+        } catch {
+          rss = Number.NaN; // EMFILE at the file-descriptor limit: reading /proc needs one more fd
+        }
+      }
+      if (t.second % 2 === 0) {
+        process.stderr.write(`  ${vus} vus: ${t.second}s (wall ${((performance.now() - benchStart) / 1000).toFixed(1)}s) open polls ${t.openPolls} req/s ${t.requests} lag p99 ${t.scheduleLagP99Ms?.toFixed(1)} ms loop p99 ${t.loopDelayP99Ms?.toFixed(1)} ms\n`);
+      }
+    });
+    const summary = await run.finished;
+    const steady = ticks.filter((t) => t.second > steadyFrom && t.second <= steadyTo);
+    const requests = steady.reduce((n, t) => n + t.requests, 0);
+    const cpuS = cpuUsed ? (cpuUsed.user + cpuUsed.system) / 1e6 : Number.NaN;
+    return {
+      vus,
+      openPolls: Math.round(median(steady.map((t) => t.openPolls))),
+      requestsPerS: Math.round(requests / Math.max(1, steady.length)),
+      lagP99Median: median(steady.map((t) => t.scheduleLagP99Ms ?? 0)),
+      lagP99Max: Math.max(...steady.map((t) => t.scheduleLagP99Ms ?? 0)),
+      loopP99Max: Math.max(...steady.map((t) => t.loopDelayP99Ms ?? 0)),
+      cpuSPer10k: (cpuS / Math.max(1, requests)) * 10_000,
+      cpuCores: cpuS / (wallUsed / 1000),
+      deliveryP95: summary.latencyMs.p95,
+      lost: summary.lost,
+      errors: summary.requests.errors,
+      delivered: `${summary.delivered}/${summary.expected}`,
+      rssMb: Math.round(rss / 1e6),
+    };
+  } finally {
+    bus.child.kill('SIGTERM');
+    await new Promise((resolve) => bus.child.once('exit', resolve));
+  }
+}
+
+const args = parseArgs(process.argv.slice(2));
+console.log(`command: npx tsx bench/replay.ts ${process.argv.slice(2).join(' ')}`.trim());
+console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores, ramp ${args.rampMs} ms, steady ${args.steadyMs} ms, publish every ${args.publishEveryMs} ms per learner, control every ${args.controlEveryMs} ms per proctor`);
+const rows: Row[] = [];
+for (const vus of args.vus) {
+  for (let r = 0; r < args.repeat; r++) {
+    process.stderr.write(`measuring ${vus} virtual users (run ${r + 1}/${args.repeat})\n`);
+    try {
+      rows.push(await measure(vus, args));
+    } catch (err) {
+      process.stderr.write(`  ${vus}: failed: ${(err as Error).message}\n`);
+    }
+  }
+}
+console.log('\n| VUs | open polls | req/s | lag p99 (median s) ms | lag p99 (worst s) ms | loop p99 (worst s) ms | CPU s / 10k req | CPU cores | delivery p95 ms | delivered | lost | errors | RSS MB |');
+console.log('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of rows) {
+  console.log(
+    `| ${r.vus} | ${r.openPolls} | ${r.requestsPerS} | ${r.lagP99Median.toFixed(1)} | ${r.lagP99Max.toFixed(1)} | ${r.loopP99Max.toFixed(1)} | ${r.cpuSPer10k.toFixed(2)} | ${r.cpuCores.toFixed(2)} | ${r.deliveryP95.toFixed(1)} | ${r.delivered} | ${r.lost} | ${r.errors} | ${r.rssMb} |`,
+  );
+}

@@ -1,0 +1,216 @@
+// Options of the replay runtime, validated once, here, with defaults merged: the CLI and the
+// programmatic API (startReplay/runReplay) both go through resolveReplayOptions.
+
+import { UsageError } from '../core/errors.js';
+import { defaultBackoff, type BackoffPolicy } from './backoff.js';
+import { parseSlo, defaultSlo, type Slo } from './slo.js';
+
+/** What the run record says about the plan (for runs/compare/report). */
+export interface RunDescription {
+  scale: number;
+  mode: string;
+  window: string;
+  speed: number;
+  seed: number;
+  modelFingerprint: string;
+  /** The plan's length (ms, after speed), when known. */
+  plannedDurationMs?: number;
+  rampMs?: number;
+}
+
+export interface ReplayOptionsInput {
+  /** Base URL of a protocol v1 target, e.g. http://127.0.0.1:8080. */
+  target: string;
+  /** 'Name: value' lines (value 'env:VAR' reads the environment) or a name -> value map. */
+  headers?: readonly string[] | Readonly<Record<string, string>>;
+  /** Where env: header values are read from; process.env by default. */
+  env?: NodeJS.ProcessEnv;
+  slo?: string;
+  /** Stop scheduling after this long (ms); the plan's own end otherwise. */
+  durationMs?: number;
+  /** timeout_s of every long-poll. */
+  pollTimeoutS?: number;
+  backoff?: Partial<BackoffPolicy>;
+  /** Sockets shared by publishes (each subscriber also holds one connection of its own for its long-polls). */
+  connections?: number;
+  /** Publish requests time out after this long (ms) and are retried. */
+  requestTimeoutMs?: number;
+  release?: string | null;
+  /** Seed of the backoff jitter and the topic nonce. */
+  seed?: number;
+  /** Schedule lag or event-loop delay p99 above this (ms) makes the run generator-bound. */
+  generatorLagLimitMs?: number;
+  /** Per-second snapshot period (ms); 1000 except in tests. */
+  tickMs?: number;
+  /** Topic prefix; a fresh random one per run by default. */
+  runNonce?: string;
+  scrape?: { url: string; intervalMs?: number };
+  run: RunDescription;
+}
+
+export interface ReplayOptions {
+  target: string;
+  headers: Record<string, string>;
+  headerNames: string[];
+  slo: Slo;
+  durationMs: number | undefined;
+  pollTimeoutS: number;
+  backoff: BackoffPolicy;
+  connections: number;
+  requestTimeoutMs: number;
+  release: string | null;
+  seed: number;
+  generatorLagLimitMs: number;
+  tickMs: number;
+  runNonce: string | undefined;
+  scrape: { url: string; intervalMs: number } | undefined;
+  run: RunDescription;
+}
+
+export const replayDefaults = {
+  pollTimeoutS: 20,
+  /** Publish sockets; long-polls have one connection per subscriber on top (RLIMIT_NOFILE caps the sum). */
+  connections: 256,
+  requestTimeoutMs: 10_000,
+  generatorLagLimitMs: 200,
+  tickMs: 1000,
+  scrapeIntervalMs: 5000,
+} as const;
+
+/** Collects every problem at once, each naming its CLI flag, and throws them together. */
+export function resolveReplayOptions(input: ReplayOptionsInput): ReplayOptions {
+  const problems: string[] = [];
+  const check = (ok: boolean, flag: string, message: string): void => {
+    if (!ok) problems.push(`${flag}: ${message}`);
+  };
+
+  let target = input.target;
+  try {
+    const u = new URL(target);
+    check(u.protocol === 'http:' || u.protocol === 'https:', '--target', `must be an http(s) URL, got ${target}`);
+    target = target.replace(/\/+$/, '');
+  } catch {
+    problems.push(`--target: "${target}" is not a URL (e.g. http://127.0.0.1:8080)`);
+  }
+
+  const headers: Record<string, string> = {};
+  const env = input.env ?? process.env;
+  const entries: Array<[string, string]> = Array.isArray(input.headers)
+    ? (input.headers as readonly string[]).map((line) => {
+        const colon = line.indexOf(':');
+        if (colon <= 0) {
+          // Never echo the line: it may hold a secret.
+          problems.push(`--header: expected 'Name: value' (got a value without "Name:")`);
+          return ['', ''];
+        }
+        return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
+      })
+    : Object.entries((input.headers as Record<string, string> | undefined) ?? {});
+  for (const [name, raw] of entries) {
+    if (name === '') continue;
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+      problems.push(`--header: "${name}" is not a valid header name`);
+      continue;
+    }
+    let value = raw;
+    const envRef = /^env:([A-Za-z_][A-Za-z0-9_]*)$/.exec(raw);
+    if (envRef) {
+      const v = env[envRef[1]!];
+      if (v === undefined || v === '') {
+        problems.push(`--header ${name}: environment variable ${envRef[1]} is not set`);
+        continue;
+      }
+      value = v;
+    }
+    if (/[\r\n]/.test(value)) {
+      problems.push(`--header ${name}: the value contains a line break`);
+      continue;
+    }
+    headers[name] = value;
+  }
+
+  let slo: Slo | undefined;
+  try {
+    slo = parseSlo(input.slo ?? defaultSlo);
+  } catch (err) {
+    problems.push((err as Error).message);
+  }
+
+  const positive = (v: number | undefined, flag: string, what: string, integer = false): void => {
+    if (v === undefined) return;
+    check(Number.isFinite(v) && v > 0 && (!integer || Number.isInteger(v)), flag, `${what} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
+  };
+  positive(input.durationMs, '--duration', 'the duration');
+  const pollTimeoutS = input.pollTimeoutS ?? replayDefaults.pollTimeoutS;
+  check(Number.isFinite(pollTimeoutS) && pollTimeoutS >= 1 && pollTimeoutS <= 300, '--poll-timeout', `must be 1-300 seconds, got ${pollTimeoutS}`);
+  const backoff: BackoffPolicy = { ...defaultBackoff, ...input.backoff };
+  positive(backoff.baseMs, '--backoff-base', 'the backoff base');
+  positive(backoff.capMs, '--backoff-cap', 'the backoff cap');
+  check(!(backoff.capMs < backoff.baseMs), '--backoff-cap', `must not be below the base (${backoff.baseMs} ms)`);
+  const connections = input.connections ?? replayDefaults.connections;
+  positive(connections, '--publish-connections', 'the connection count', true);
+  const requestTimeoutMs = input.requestTimeoutMs ?? replayDefaults.requestTimeoutMs;
+  positive(requestTimeoutMs, '--request-timeout', 'the request timeout');
+  const generatorLagLimitMs = input.generatorLagLimitMs ?? replayDefaults.generatorLagLimitMs;
+  positive(generatorLagLimitMs, '--max-lag', 'the lag limit');
+  const tickMs = input.tickMs ?? replayDefaults.tickMs;
+  positive(tickMs, 'tickMs', 'the tick');
+  const seed = input.seed ?? input.run.seed;
+  check(Number.isInteger(seed), '--seed', `must be an integer, got ${seed}`);
+  if (input.runNonce !== undefined) check(/^[A-Za-z0-9._-]{1,64}$/.test(input.runNonce), 'runNonce', 'must be 1-64 of [A-Za-z0-9._-]');
+  let scrape: ReplayOptions['scrape'];
+  if (input.scrape) {
+    try {
+      const u = new URL(input.scrape.url);
+      check(u.protocol === 'http:' || u.protocol === 'https:', '--scrape', `must be an http(s) URL, got ${input.scrape.url}`);
+    } catch {
+      problems.push(`--scrape: "${input.scrape.url}" is not a URL (e.g. http://127.0.0.1:8080/metrics)`);
+    }
+    scrape = { url: input.scrape.url, intervalMs: input.scrape.intervalMs ?? replayDefaults.scrapeIntervalMs };
+  }
+  const r = input.run;
+  check(Number.isFinite(r.scale) && r.scale > 0, '--scale', `must be a positive number, got ${r.scale}`);
+  check(Number.isFinite(r.speed) && r.speed > 0, '--speed', `must be a positive number, got ${r.speed}`);
+
+  if (problems.length > 0 || slo === undefined) {
+    throw new UsageError(problems.length === 1 ? problems[0]! : `invalid options:\n  ${problems.join('\n  ')}`);
+  }
+  return {
+    target,
+    headers,
+    headerNames: Object.keys(headers),
+    slo,
+    durationMs: input.durationMs,
+    pollTimeoutS,
+    backoff,
+    connections,
+    requestTimeoutMs,
+    release: input.release ?? null,
+    seed,
+    generatorLagLimitMs,
+    tickMs,
+    runNonce: input.runNonce,
+    scrape,
+    run: r,
+  };
+}
+
+/** The options as stored with the run: everything but header values. */
+export function describeOptions(o: ReplayOptions): Record<string, unknown> {
+  return {
+    target: o.target,
+    headerNames: o.headerNames,
+    slo: o.slo.text,
+    lossLimitMs: o.slo.lossLimitMs,
+    durationMs: o.durationMs ?? null,
+    pollTimeoutS: o.pollTimeoutS,
+    backoff: o.backoff,
+    connections: o.connections,
+    requestTimeoutMs: o.requestTimeoutMs,
+    release: o.release,
+    seed: o.seed,
+    generatorLagLimitMs: o.generatorLagLimitMs,
+    scrape: o.scrape ?? null,
+    run: o.run,
+  };
+}
