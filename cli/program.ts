@@ -14,6 +14,7 @@ import { addDemoCommand } from './demo.js';
 import { addRunsCommand } from './runs.js';
 import { addCompareCommand } from './compare.js';
 import { addReportCommand } from './report.js';
+import { addFixturesCommand } from './fixtures.js';
 
 /**
  * Each command's action stores its exit code here instead of calling process.exit, so the
@@ -44,6 +45,7 @@ export function createProgram(ctx: CommandContext): Command {
     addRunsCommand,
     addCompareCommand,
     addReportCommand,
+    addFixturesCommand,
   ]) {
     const cmd = add(program, ctx);
     cmd.exitOverride();

@@ -1,14 +1,24 @@
+// `rehearse runs`: the stored runs, one line each (or --json).
+
 import type { Command } from 'commander';
-import { RehearseError } from '../core/errors.js';
+import { formatRunsTable, listRunEntries } from '../report/runs-list.js';
+import { openResults } from '../report/results-db.js';
 import type { CommandContext } from './program.js';
 
-// Placeholder until its issue lands: registered so that --help lists the whole pipeline.
-export function addRunsCommand(program: Command, _ctx: CommandContext): Command {
+export function addRunsCommand(program: Command, ctx: CommandContext): Command {
   return program
     .command('runs')
-    .description('(not built yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new RehearseError('REHEARSE_USAGE', '`rehearse runs` is not built yet.');
+    .description('List the stored rehearsal runs: id, date, release, target, scale, mode, window, duration, p95, within-target %, lost, duplicates, verdict.')
+    .option('--results <file>', 'database the runs are stored in (default: --db)')
+    .option('--db <file>', 'model database; holds the runs too when --results is not given')
+    .option('--json', 'print the list as JSON (see docs/report.md)')
+    .action((opts: { results?: string; db?: string; json?: boolean }) => {
+      const results = openResults(opts);
+      try {
+        const entries = listRunEntries(results.db);
+        ctx.io.stdout.write(opts.json ? `${JSON.stringify({ runs: entries }, null, 2)}\n` : formatRunsTable(entries));
+      } finally {
+        results.close();
+      }
     });
 }

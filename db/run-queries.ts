@@ -1,0 +1,234 @@
+// The read side of stored runs (written by `rehearse replay`, schema in migrations/002-runs.ts):
+// typed rows for `runs`, `compare` and `report`, and the one resolver that turns a run name into a run.
+
+import { RehearseError } from '../core/errors.js';
+import type { Db } from './open.js';
+import type { RunSecond, RunStatus, RunSummary, Verdict } from './run-types.js';
+
+export interface StoredRun {
+  id: number;
+  release: string | null;
+  target: string;
+  scale: number;
+  mode: string;
+  window: string;
+  speed: number;
+  seed: number;
+  plannedDurationMs: number | null;
+  modelFingerprint: string;
+  rehearseVersion: string;
+  /** Every option the run was started with (never header values). */
+  options: Record<string, unknown>;
+  startedAt: string;
+  endedAt: string | null;
+  status: RunStatus;
+  /** null while running or when the run did not finish. */
+  pass: boolean | null;
+  verdict: Verdict | null;
+  /** What `replay --json` printed; null when the run never finished (read counts and seconds instead). */
+  summary: RunSummary | null;
+}
+
+export interface ScrapeSample {
+  atMs: number;
+  metric: string;
+  /** Canonical exposition form without braces, keys sorted: `code="200",method="GET"`; '' when none. */
+  labels: string;
+  value: number;
+}
+
+interface RunRow {
+  id: number;
+  release: string | null;
+  target: string;
+  scale: number;
+  mode: string;
+  window: string;
+  speed: number;
+  seed: number;
+  planned_duration_ms: number | null;
+  model_fingerprint: string;
+  rehearse_version: string;
+  options: string;
+  started_at: string;
+  ended_at: string | null;
+  status: RunStatus;
+  pass: number | null;
+  verdict: string | null;
+  summary: string | null;
+}
+
+function parseJson<T>(text: string | null, what: string, runId: number): T | null {
+  if (text === null || text === '') return null;
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new RehearseError('REHEARSE_DB', `run ${runId}: its ${what} column is not valid JSON (${(err as Error).message}).`, {
+      cause: err,
+    });
+  }
+}
+
+function toRun(row: RunRow): StoredRun {
+  const options = parseJson<Record<string, unknown>>(row.options, 'options', row.id);
+  return {
+    id: row.id,
+    release: row.release,
+    target: row.target,
+    scale: row.scale,
+    mode: row.mode,
+    window: row.window,
+    speed: row.speed,
+    seed: row.seed,
+    plannedDurationMs: row.planned_duration_ms,
+    modelFingerprint: row.model_fingerprint,
+    rehearseVersion: row.rehearse_version,
+    options: options && typeof options === 'object' && !Array.isArray(options) ? options : {},
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    status: row.status,
+    pass: row.pass === null ? null : row.pass !== 0,
+    verdict: parseJson<Verdict>(row.verdict, 'verdict', row.id),
+    summary: parseJson<RunSummary>(row.summary, 'summary', row.id),
+  };
+}
+
+/** Every run, oldest first. */
+export function listRuns(db: Db): StoredRun[] {
+  return (db.prepare('SELECT * FROM runs ORDER BY id').all() as RunRow[]).map(toRun);
+}
+
+export function getRun(db: Db, id: number): StoredRun | null {
+  const row = db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+  return row ? toRun(row) : null;
+}
+
+/**
+ * Resolves how a person names a run: an id (`7` or `#7`), `latest`, `previous` (the one before
+ * latest), a release label (its latest run) or `release:<label>` when a label looks like an id.
+ */
+export function resolveRun(db: Db, name: string, dbLabel = 'the results database'): StoredRun {
+  const trimmed = name.trim();
+  const ids = db.prepare('SELECT id FROM runs ORDER BY id DESC').pluck().all() as number[];
+  if (ids.length === 0) {
+    throw new RehearseError(
+      'REHEARSE_RUN_NOT_FOUND',
+      `no runs in ${dbLabel} yet: store one with \`rehearse replay ... --results <db>\` first.`,
+    );
+  }
+  let id: number | undefined;
+  const idMatch = /^#?(\d+)$/.exec(trimmed);
+  if (idMatch) {
+    id = Number(idMatch[1]);
+    if (!ids.includes(id)) throw notFound(db, trimmed, dbLabel, `there is no run with id ${id}`);
+  } else if (trimmed === 'latest') {
+    id = ids[0];
+  } else if (trimmed === 'previous') {
+    id = ids[1];
+    if (id === undefined) throw notFound(db, trimmed, dbLabel, 'there is only one run, so no previous one');
+  } else {
+    const label = trimmed.startsWith('release:') ? trimmed.slice('release:'.length) : trimmed;
+    const found = db.prepare('SELECT max(id) FROM runs WHERE release = ?').pluck().get(label) as number | null;
+    if (found === null) throw notFound(db, trimmed, dbLabel, `no run has the release label "${label}"`);
+    id = found;
+  }
+  return getRun(db, id!)!;
+}
+
+function notFound(db: Db, name: string, dbLabel: string, why: string): RehearseError {
+  const ids = db.prepare('SELECT id FROM runs ORDER BY id').pluck().all() as number[];
+  const releases = db
+    .prepare('SELECT release, max(id) AS id FROM runs WHERE release IS NOT NULL GROUP BY release ORDER BY max(id)')
+    .all() as { release: string; id: number }[];
+  const idList = ids.length > 12 ? `${ids.slice(0, 5).join(', ')}, ..., ${ids.slice(-5).join(', ')}` : ids.join(', ');
+  const relList = releases.length
+    ? releases
+        .slice(-12)
+        .map((r) => `${r.release} (#${r.id})`)
+        .join(', ')
+    : 'none';
+  return new RehearseError(
+    'REHEARSE_RUN_NOT_FOUND',
+    `run "${name}" not found in ${dbLabel}: ${why}. Runs: ${idList}. Releases: ${relList}. ` +
+      'Name a run by id, release label, `latest` or `previous`.',
+  );
+}
+
+interface SecondRow {
+  second: number;
+  virtual_users: number;
+  open_polls: number;
+  publishes: number;
+  subscribes: number;
+  deliveries: number;
+  duplicates: number;
+  lost: number;
+  errors: number;
+  retries: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  p99_ms: number | null;
+  max_ms: number | null;
+  schedule_lag_p99_ms: number | null;
+  loop_delay_p99_ms: number | null;
+}
+
+export function runSeconds(db: Db, runId: number): RunSecond[] {
+  const rows = db.prepare('SELECT * FROM run_seconds WHERE run_id = ? ORDER BY second').all(runId) as SecondRow[];
+  return rows.map((r) => ({
+    second: r.second,
+    virtualUsers: r.virtual_users,
+    openPolls: r.open_polls,
+    publishes: r.publishes,
+    subscribes: r.subscribes,
+    deliveries: r.deliveries,
+    duplicates: r.duplicates,
+    lost: r.lost,
+    errors: r.errors,
+    retries: r.retries,
+    p50Ms: r.p50_ms,
+    p95Ms: r.p95_ms,
+    p99Ms: r.p99_ms,
+    maxMs: r.max_ms,
+    scheduleLagP99Ms: r.schedule_lag_p99_ms,
+    loopDelayP99Ms: r.loop_delay_p99_ms,
+  }));
+}
+
+/** The stored HDR histograms by name ('delivery', 'delivery.learner', ...): compressed base64. */
+export function runHistograms(db: Db, runId: number): Map<string, string> {
+  const rows = db.prepare('SELECT name, encoded FROM run_histograms WHERE run_id = ?').all(runId) as {
+    name: string;
+    encoded: string;
+  }[];
+  return new Map(rows.map((r) => [r.name, r.encoded]));
+}
+
+export function runCounts(db: Db, runId: number): Map<string, number> {
+  const rows = db.prepare('SELECT name, value FROM run_counts WHERE run_id = ?').all(runId) as { name: string; value: number }[];
+  return new Map(rows.map((r) => [r.name, r.value]));
+}
+
+/** What the run sent, by distribution name: ascending samples. */
+export function runSamples(db: Db, runId: number): Map<string, Float64Array> {
+  const rows = db.prepare('SELECT name, count, samples FROM run_samples WHERE run_id = ? ORDER BY name').all(runId) as {
+    name: string;
+    count: number;
+    samples: Buffer;
+  }[];
+  return new Map(rows.map((r) => [r.name, float64FromBlob(r.samples)]));
+}
+
+/** Little-endian Float64 values from a BLOB (copied: the Buffer may not be 8-byte aligned). */
+export function float64FromBlob(blob: Buffer): Float64Array {
+  const n = Math.floor(blob.byteLength / 8);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = blob.readDoubleLE(i * 8);
+  return out;
+}
+
+export function runScrapes(db: Db, runId: number): ScrapeSample[] {
+  return db
+    .prepare('SELECT at_ms AS atMs, metric, labels, value FROM run_scrapes WHERE run_id = ? ORDER BY metric, labels, at_ms')
+    .all(runId) as ScrapeSample[];
+}

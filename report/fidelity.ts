@@ -1,0 +1,140 @@
+// Fidelity: did the rehearsal look like the recorded day? Compares what a run actually sent
+// (run_samples, run_seconds) with the model's fitted distributions: quantiles side by side and
+// the two-sample KS distance. Pure: the model arrives as a ModelReader (or null).
+
+import type { RunSecond } from '../db/run-types.js';
+import type { StoredRun } from '../db/run-queries.js';
+import { distributionNames, type DistributionName, type ModelReader } from '../db/model-types.js';
+import { ksDistance } from '../stats/ks.js';
+import { quantileSorted, sortedCopy } from '../stats/quantile.js';
+
+export interface FidelityQuantile {
+  q: number;
+  model: number | null;
+  run: number;
+}
+
+export interface FidelityRow {
+  /** The model's distribution name, or 'pollsPerSecond'. */
+  name: string;
+  label: string;
+  unit: 'ms' | 'count' | 'per s';
+  runCount: number;
+  modelCount: number | null;
+  quantiles: FidelityQuantile[];
+  /** Two-sample KS distance (0 identical .. 1 disjoint); null without a model side. */
+  ks: number | null;
+  /** How to read this row when it is not a plain sample-vs-sample comparison. */
+  note: string | null;
+  /** Values at `fidelityCurveQuantiles`, for the report's quantile chart. */
+  curve: { run: number[]; model: number[] | null };
+}
+
+export interface Fidelity {
+  /** 'available': compared with the model; 'unavailable': the run's side only, `reason` says why. */
+  status: 'available' | 'unavailable';
+  reason: string | null;
+  rows: FidelityRow[];
+}
+
+export const fidelityQuantiles: readonly number[] = [0.1, 0.5, 0.9, 0.99];
+export const fidelityCurveQuantiles: readonly number[] = Array.from({ length: 51 }, (_, i) => Math.min(0.995, 0.005 + i * 0.02));
+
+const labels: Record<DistributionName, string> = {
+  learnerPublishInterval: 'gap between a learner’s publishes',
+  proctorControlInterval: 'gap between a proctor’s control messages',
+  messagesPerPublish: 'messages per publish',
+  controlTargets: 'learners addressed per control message',
+  sessionDuration: 'learner session duration',
+  proctorSessionDuration: 'proctor session duration',
+  rosterSize: 'roster size (learners per proctor)',
+  pollDuration: 'long-poll duration',
+  retryGap: 'gap before a retry',
+  proctorLeadTime: 'proctor lead time',
+};
+
+function isDistributionName(name: string): name is DistributionName {
+  return (distributionNames as readonly string[]).includes(name);
+}
+
+export interface FidelityInput {
+  run: StoredRun;
+  samples: Map<string, Float64Array>;
+  seconds: RunSecond[];
+  /** The model the run replayed, if it is at hand; `modelLabel` names it in messages. */
+  model: ModelReader | null;
+  modelLabel?: string;
+}
+
+/** The runtime records sent samples in the model's units (ms of recorded time, not divided by --speed). */
+export function computeFidelity(input: FidelityInput): Fidelity {
+  const { run, samples, seconds } = input;
+  let model = input.model;
+  let reason: string | null = null;
+  if (!model) {
+    reason = `the model is not available (pass the model database with --db to compare with it)`;
+  } else {
+    const fingerprint = model.overview().fingerprint;
+    if (fingerprint !== run.modelFingerprint) {
+      reason = `the model in ${input.modelLabel ?? 'the model database'} (${fingerprint.slice(0, 12)}) is not the one run ${run.id} replayed (${run.modelFingerprint.slice(0, 12)})`;
+      model = null;
+    }
+  }
+  const rows: FidelityRow[] = [];
+  for (const [name, raw] of samples) {
+    if (raw.length === 0) continue;
+    const dist = model && isDistributionName(name) ? model.distribution(name) : null;
+    const timeValued = dist ? dist.unit === 'ms' : !/Per|Size|Targets/.test(name);
+    const sorted = isSorted(raw) ? raw : sortedCopy(raw);
+    rows.push(sampleRow(name, isDistributionName(name) ? labels[name] : name, timeValued ? 'ms' : 'count', sorted, dist?.samples ?? null));
+  }
+  const polls = pollsRow(seconds, model, run.speed);
+  if (polls) rows.push(polls);
+  return { status: model ? 'available' : 'unavailable', reason, rows };
+}
+
+function sampleRow(name: string, label: string, unit: 'ms' | 'count', run: Float64Array, model: Float64Array | null): FidelityRow {
+  const modelSorted = model && model.length > 0 ? (isSorted(model) ? model : sortedCopy(model)) : null;
+  return {
+    name,
+    label,
+    unit,
+    runCount: run.length,
+    modelCount: modelSorted ? modelSorted.length : null,
+    quantiles: fidelityQuantiles.map((q) => ({ q, run: quantileSorted(run, q), model: modelSorted ? quantileSorted(modelSorted, q) : null })),
+    ks: modelSorted ? ksDistance(run, modelSorted) : null,
+    note: null,
+    curve: {
+      run: fidelityCurveQuantiles.map((q) => quantileSorted(run, q)),
+      model: modelSorted ? fidelityCurveQuantiles.map((q) => quantileSorted(modelSorted, q)) : null,
+    },
+  };
+}
+
+/**
+ * Polls per second: the model has no per-second series, but by Little's law a client that keeps
+ * one long-poll open re-polls once per poll duration, so second by second the recorded day
+ * implies open polls / mean poll duration (in replay time). Compared over seconds with open polls.
+ */
+function pollsRow(seconds: RunSecond[], model: ModelReader | null, speed: number): FidelityRow | null {
+  const active = seconds.filter((s) => s.openPolls > 0);
+  if (active.length === 0) return null;
+  const observed = sortedCopy(active.map((s) => s.subscribes));
+  const pollDuration = model?.distribution('pollDuration') ?? null;
+  let expected: Float64Array | null = null;
+  if (pollDuration && pollDuration.summary.mean > 0) {
+    const meanS = pollDuration.summary.mean / 1000 / speed;
+    expected = sortedCopy(active.map((s) => s.openPolls / meanS));
+  }
+  const row = sampleRow('pollsPerSecond', 'polls per second', 'count', observed, expected);
+  return {
+    ...row,
+    unit: 'per s',
+    note: expected ? 'model side: open polls ÷ mean recorded poll duration, each second (Little’s law)' : null,
+  };
+}
+
+function isSorted(a: Float64Array): boolean {
+  for (let i = 1; i < a.length; i++) if (a[i]! < a[i - 1]!) return false;
+  return true;
+}

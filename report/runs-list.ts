@@ -1,0 +1,69 @@
+// `rehearse runs`: one line per stored run, as a typed list (the --json shape) and as a table.
+
+import type { Db } from '../db/open.js';
+import { listRuns } from '../db/run-queries.js';
+import { loadRunData, type RunFigures } from './run-figures.js';
+import { formatMs, formatPercent, formatTable, terminalSafe } from './format.js';
+
+export interface RunListEntry {
+  id: number;
+  startedAt: string;
+  release: string | null;
+  target: string;
+  scale: number;
+  mode: string;
+  window: string;
+  speed: number;
+  durationS: number;
+  p95Ms: number | null;
+  /** Fraction 0..1; null for a run that did not finish. */
+  withinTarget: number | null;
+  lost: number;
+  duplicates: number;
+  status: string;
+  verdict: RunFigures['verdict'];
+}
+
+export function listRunEntries(db: Db): RunListEntry[] {
+  return listRuns(db).map((run) => {
+    const { figures } = loadRunData(db, run);
+    return {
+      id: run.id,
+      startedAt: run.startedAt,
+      release: run.release,
+      target: run.target,
+      scale: run.scale,
+      mode: run.mode,
+      window: run.window,
+      speed: run.speed,
+      durationS: figures.durationS,
+      p95Ms: figures.latency.all?.p95 ?? null,
+      withinTarget: figures.withinTarget,
+      lost: figures.lost,
+      duplicates: figures.duplicates,
+      status: run.status,
+      verdict: figures.verdict,
+    };
+  });
+}
+
+export function formatRunsTable(entries: RunListEntry[]): string {
+  if (entries.length === 0) return 'No runs stored yet.\n';
+  const header = ['id', 'date', 'release', 'target', 'scale', 'mode', 'window', 'duration', 'p95', 'within 2s', 'lost', 'dup', 'verdict'];
+  const rows = entries.map((e) => [
+    String(e.id),
+    e.startedAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, '').slice(0, 16),
+    terminalSafe(e.release ?? '-'),
+    terminalSafe(e.target),
+    `${e.scale}x`,
+    terminalSafe(e.mode),
+    terminalSafe(e.window),
+    `${Math.round(e.durationS)}s`,
+    e.p95Ms === null ? '-' : formatMs(e.p95Ms),
+    e.withinTarget === null ? '-' : formatPercent(e.withinTarget),
+    String(e.lost),
+    String(e.duplicates),
+    e.verdict.toUpperCase(),
+  ]);
+  return formatTable(header, rows, new Set([0, 4, 7, 8, 9, 10, 11]));
+}
