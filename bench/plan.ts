@@ -5,7 +5,7 @@
 
 import { createPlan, resolvePlanOptions, summarizePlan } from '../replay/plan.js';
 import type { PlanMode } from '../replay/plan-types.js';
-import { syntheticModel } from '../test/plan/synthetic-model.js';
+import { syntheticModel } from '../fixtures/synthetic-model.js';
 
 const arg = (name: string, fallback: number): number => {
   const i = process.argv.indexOf(`--${name}`);

@@ -3,7 +3,7 @@
 
 import { UsageError } from '../core/errors.js';
 import { forkRandom, type Random } from '../stats/random.js';
-import { parseDurationMs } from './options.js';
+import { parseDuration } from '../core/duration.js';
 
 export interface FaultConfig {
   /** Each subscribe answer that carries messages is held for fixedMs + uniform[0, jitterMs). */
@@ -41,8 +41,8 @@ export function parseFault(spec: string): FaultConfig {
     return p;
   };
   const duration = (text: string): number => {
-    const ms = parseDurationMs(text);
-    if (ms === undefined) throw bad(`"${text}" is not a duration (give a unit: 50ms, 4s, 2m)`);
+    const ms = parseDuration(text);
+    if (ms === null) throw bad(`"${text}" is not a duration (give a unit: 50ms, 4s, 2m)`);
     return ms;
   };
   switch (kind) {

@@ -1,6 +1,7 @@
 // Options of the embedded bus: defaults, validation in one place (the CLI and the typed API go
 // through the same checks), and the small text syntaxes for durations and retention.
 
+import { parseDuration } from '../core/duration.js';
 import { UsageError } from '../core/errors.js';
 import type { Clock } from '../core/clock.js';
 import type { FaultConfig } from './faults.js';
@@ -103,15 +104,6 @@ export function resolveBusOptions(options: BusOptions = {}): ResolvedBusOptions 
   };
 }
 
-const durationUnits: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** '250ms', '4s', '1.5m', '2h' -> milliseconds, or undefined when the text is not a duration. */
-export function parseDurationMs(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text.trim());
-  if (!m) return undefined;
-  return Number(m[1]) * (durationUnits[m[2]!] ?? Number.NaN);
-}
-
 /**
  * `--retention` value: a message count ('10000'), an age ('5m'), or both separated by a comma
  * ('10000,5m'). Whatever is not given keeps its default.
@@ -126,8 +118,8 @@ export function parseRetention(spec: string): RetentionOptions {
       out.messages = n;
       continue;
     }
-    const ms = parseDurationMs(part);
-    if (ms === undefined || ms <= 0 || out.ms !== undefined) throw retentionError(spec);
+    const ms = parseDuration(part);
+    if (ms === null || ms <= 0 || out.ms !== undefined) throw retentionError(spec);
     out.ms = ms;
   }
   return out;

@@ -9,7 +9,7 @@ import { hasModel, openModelReader } from '../db/model-store.js';
 import { writeSchoolDay } from '../fixtures/write-day.js';
 import { ingestFiles } from '../ingest/ingest.js';
 import { createPlan, resolvePlanOptions, summarizePlan } from '../replay/plan.js';
-import { startReplay } from '../replay/runner.js';
+import { replayModel } from '../replay/rehearse.js';
 import { followRun } from './replay.js';
 import type { CommandContext } from './program.js';
 
@@ -74,31 +74,14 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
           speed = String(Math.round(chosen * 10) / 10);
         }
         const planOptions = resolvePlanOptions({ ...base, speed });
-        const plan = createPlan(model, planOptions);
         bus = await startBus({ port: 0, faults, seed: 1 });
+        const { plan, run } = replayModel({ target: bus.url, model, planOptions, db, release: 'demo' });
         err.write(
           `rehearse demo: embedded bus at ${bus.url}; replaying ${plan.window.label} at scale ${planOptions.scale}, speed ${planOptions.speed} for ${Math.round(plan.durationMs / 1000)} s\n`,
         );
-        const run = startReplay({
-          target: bus.url,
-          events: plan.events(),
-          durationMs: plan.durationMs,
-          db,
-          release: 'demo',
-          run: {
-            scale: planOptions.scale,
-            mode: planOptions.mode,
-            window: plan.window.label,
-            speed: planOptions.speed,
-            seed: planOptions.seed,
-            modelFingerprint: plan.modelFingerprint,
-            plannedDurationMs: plan.durationMs,
-            rampMs: planOptions.rampMs,
-          },
-        });
         const summary = await followRun(run, ctx, { json: flags.json === true, resultsPath: modelPath });
         if (!flags.json) {
-          ctx.io.stdout.write(`  next: rehearse runs --db ${modelPath}   |   rehearse report --db ${modelPath} --run ${summary.run}\n`);
+          ctx.io.stdout.write(`  next: rehearse runs --db ${modelPath}   |   rehearse report ${summary.run} --db ${modelPath} -o report.html\n`);
         }
         if (!summary.pass) ctx.setExitCode(ExitCode.failed);
       } finally {

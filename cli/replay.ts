@@ -6,10 +6,12 @@ import { openDatabase, type Db } from '../db/open.js';
 import { openModelReader } from '../db/model-store.js';
 import type { RunSummary } from '../db/run-types.js';
 import { formatSummary, formatTickLine } from '../replay/display.js';
-import { resolveReplayOptions, type ReplayOptionsInput } from '../replay/options.js';
-import { createPlan, defaultPlanOptions, PlanOptionsError, resolvePlanOptions } from '../replay/plan.js';
+import { replayDefaults, resolveReplayOptions, type ReplayOptionsInput } from '../replay/options.js';
+import { defaultPlanOptions, PlanOptionsError, resolvePlanOptions } from '../replay/plan.js';
 import type { PlanOptions } from '../replay/plan-types.js';
-import { startReplay, type ReplayInput, type ReplayRun } from '../replay/runner.js';
+import { replayModel } from '../replay/rehearse.js';
+import type { ReplayInput, ReplayRun } from '../replay/runner.js';
+import { addPlanOptions, rawPlanOptionsFromFlags } from './plan.js';
 import type { CommandContext } from './program.js';
 
 // `rehearse replay`: parses flags, builds the plan from the model and hands both to the
@@ -20,26 +22,20 @@ type Flags = Record<string, string | string[] | boolean | undefined>;
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 export function addReplayCommand(program: Command, ctx: CommandContext): Command {
-  return program
+  const command = program
     .command('replay')
     .description('Replay the model against a protocol v1 target with end-to-end delivery checks; exit 1 when the SLO fails.')
     .requiredOption('--db <file>', 'model database written by `rehearse ingest`')
-    .requiredOption('--target <url>', 'base URL of the bus, e.g. http://127.0.0.1:8080')
-    .option('--scale <n>', 'multiple of the recorded load (fractional works: 7.5)', '1')
-    .option('--duration <duration>', 'how long to load the target, e.g. 10m (after --speed)')
-    .option('--mode <mode>', "'sample' (new classes drawn from the model) or 'clone' (recorded classes, copied)", 'sample')
-    .option('--window <window>', "'peak', 'all', 'HH:MM-HH:MM' in the model's zone, or an ISO interval", 'peak')
-    .option('--speed <n>', 'divide every recorded gap and duration by n', '1')
-    .option('--seed <n>', 'seed of the plan and of the backoff jitter', '1')
-    .option('--ramp <duration>', 'stagger the sessions already in progress over this time', '0')
-    .option('--shard <i/N>', "this generator's share of classes, e.g. 0/4", '0/1')
+    .requiredOption('--target <url>', 'base URL of the bus, e.g. http://127.0.0.1:8080');
+  // --seed also seeds the backoff jitter and the topic nonce (parseReplayFlags).
+  return addPlanOptions(command)
     .option('--release <label>', 'label of the release under test (runs, compare and report group by it)')
     .option('--results <file>', 'write results to this database instead of the model database')
     .option('--slo <expr>', 'pass/fail rule, see docs/slo.md', 'p95<=2s, lost>15s, duplicates=0')
     .option('--scrape <url>', "sample the target's Prometheus metrics during the run, e.g. http://host:8080/metrics")
     .option('--scrape-interval <duration>', 'time between two --scrape samples', '5s')
     .option('--header <line>', "'Name: value' sent with every request (repeatable; 'Name: env:VAR' reads $VAR); values are never stored", collect, [])
-    .option('--poll-timeout <s>', 'timeout_s of each long-poll', '20')
+    .option('--poll-timeout <s>', 'timeout_s of each long-poll (the platform\'s clients use 25)', String(replayDefaults.pollTimeoutS))
     .option('--backoff-base <duration>', 'first retry waits up to this (full jitter, doubling)', '1s')
     .option('--backoff-cap <duration>', 'longest computed retry wait', '30s')
     .option('--publish-connections <n>', 'sockets shared by publishes (each virtual user also holds one for its long-poll)', '256')
@@ -52,16 +48,7 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
       const problems: string[] = [];
       let planOptions: PlanOptions | undefined;
       try {
-        planOptions = resolvePlanOptions({
-          mode: str(flags.mode),
-          scale: str(flags.scale),
-          window: str(flags.window),
-          duration: str(flags.duration),
-          speed: str(flags.speed),
-          seed: str(flags.seed),
-          ramp: str(flags.ramp),
-          shard: str(flags.shard),
-        });
+        planOptions = resolvePlanOptions(rawPlanOptionsFromFlags(flags));
       } catch (err) {
         if (!(err instanceof PlanOptionsError)) throw err;
         problems.push(...err.problems.map((p) => `${p.flag}: ${p.message}`));
@@ -84,23 +71,7 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
       let resultsDb: Db = modelDb;
       try {
         if (resultsPath !== undefined && path.resolve(resultsPath) !== path.resolve(modelPath)) resultsDb = openDatabase(resultsPath);
-        const plan = createPlan(openModelReader(modelDb), planOptions);
-        const run = startReplay({
-          ...replayFlags,
-          durationMs: plan.durationMs,
-          events: plan.events(),
-          db: resultsDb,
-          run: {
-            scale: planOptions.scale,
-            mode: planOptions.mode,
-            window: plan.window.label,
-            speed: planOptions.speed,
-            seed: planOptions.seed,
-            modelFingerprint: plan.modelFingerprint,
-            plannedDurationMs: plan.durationMs,
-            rampMs: planOptions.rampMs,
-          },
-        });
+        const { run } = replayModel({ ...replayFlags, model: openModelReader(modelDb), planOptions, db: resultsDb });
         const summary = await followRun(run, ctx, { json: flags.json === true, resultsPath: resultsPath ?? modelPath });
         if (!summary.pass) ctx.setExitCode(ExitCode.failed);
       } finally {

@@ -1,25 +1,14 @@
 // The read side of stored runs (written by `rehearse replay`, schema in migrations/002-runs.ts):
-// typed rows for `runs`, `compare` and `report`, and the one resolver that turns a run name into a run.
+// typed rows for `runs`, `compare`, `report` and the runtime's tests, and the one resolver that turns
+// a run name into a run. db/run-store.ts is the write side; this is the only reader.
 
 import { RehearseError } from '../core/errors.js';
 import type { Db } from './open.js';
-import type { RunSecond, RunStatus, RunSummary, Verdict } from './run-types.js';
+import type { NewRun } from './run-store.js';
+import type { RunSecond, RunSettings, RunStatus, RunSummary, ScrapeSample, Verdict } from './run-types.js';
 
-export interface StoredRun {
+export interface StoredRun extends NewRun {
   id: number;
-  release: string | null;
-  target: string;
-  scale: number;
-  mode: string;
-  window: string;
-  speed: number;
-  seed: number;
-  plannedDurationMs: number | null;
-  modelFingerprint: string;
-  rehearseVersion: string;
-  /** Every option the run was started with (never header values). */
-  options: Record<string, unknown>;
-  startedAt: string;
   endedAt: string | null;
   status: RunStatus;
   /** null while running or when the run did not finish. */
@@ -29,23 +18,11 @@ export interface StoredRun {
   summary: RunSummary | null;
 }
 
-export interface ScrapeSample {
-  atMs: number;
-  metric: string;
-  /** Canonical exposition form without braces, keys sorted: `code="200",method="GET"`; '' when none. */
-  labels: string;
-  value: number;
-}
+export type { ScrapeSample } from './run-types.js';
 
-interface RunRow {
+/** A runs row as SQLite returns it: the settings keep their names, the rest is snake_case. */
+interface RunRow extends RunSettings {
   id: number;
-  release: string | null;
-  target: string;
-  scale: number;
-  mode: string;
-  window: string;
-  speed: number;
-  seed: number;
   planned_duration_ms: number | null;
   model_fingerprint: string;
   rehearse_version: string;
@@ -154,45 +131,16 @@ function notFound(db: Db, name: string, dbLabel: string, why: string): RehearseE
   );
 }
 
-interface SecondRow {
-  second: number;
-  virtual_users: number;
-  open_polls: number;
-  publishes: number;
-  subscribes: number;
-  deliveries: number;
-  duplicates: number;
-  lost: number;
-  errors: number;
-  retries: number;
-  p50_ms: number | null;
-  p95_ms: number | null;
-  p99_ms: number | null;
-  max_ms: number | null;
-  schedule_lag_p99_ms: number | null;
-  loop_delay_p99_ms: number | null;
-}
-
 export function runSeconds(db: Db, runId: number): RunSecond[] {
-  const rows = db.prepare('SELECT * FROM run_seconds WHERE run_id = ? ORDER BY second').all(runId) as SecondRow[];
-  return rows.map((r) => ({
-    second: r.second,
-    virtualUsers: r.virtual_users,
-    openPolls: r.open_polls,
-    publishes: r.publishes,
-    subscribes: r.subscribes,
-    deliveries: r.deliveries,
-    duplicates: r.duplicates,
-    lost: r.lost,
-    errors: r.errors,
-    retries: r.retries,
-    p50Ms: r.p50_ms,
-    p95Ms: r.p95_ms,
-    p99Ms: r.p99_ms,
-    maxMs: r.max_ms,
-    scheduleLagP99Ms: r.schedule_lag_p99_ms,
-    loopDelayP99Ms: r.loop_delay_p99_ms,
-  }));
+  // Aliased in SQL to RunSecond's names, so no row type or field-by-field copy is needed.
+  return db
+    .prepare(
+      `SELECT second, virtual_users AS virtualUsers, open_polls AS openPolls, publishes, subscribes, deliveries, duplicates,
+        lost, errors, retries, p50_ms AS p50Ms, p95_ms AS p95Ms, p99_ms AS p99Ms, max_ms AS maxMs,
+        schedule_lag_p99_ms AS scheduleLagP99Ms, loop_delay_p99_ms AS loopDelayP99Ms
+       FROM run_seconds WHERE run_id = ? ORDER BY second`,
+    )
+    .all(runId) as RunSecond[];
 }
 
 /** The stored HDR histograms by name ('delivery', 'delivery.learner', ...): compressed base64. */

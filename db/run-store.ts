@@ -1,18 +1,15 @@
 // Typed access to the runs tables (migration 002): the replay runtime writes a run row at start,
 // one run_seconds row per second (each its own transaction, so a SIGKILLed run keeps every
 // second it flushed), and the final histograms, counts, samples and verdict at the end.
+// The write side only: db/run-queries.ts is the one reader.
 
 import type { Db } from './open.js';
-import type { RunSecond, RunStatus, RunSummary, Verdict } from './run-types.js';
+import type { RunSecond, RunSettings, RunStatus, RunSummary, ScrapeSample, Verdict } from './run-types.js';
 
-export interface NewRun {
-  release: string | null;
-  target: string;
-  scale: number;
-  mode: string;
-  window: string;
-  speed: number;
-  seed: number;
+export type { ScrapeSample } from './run-types.js';
+
+/** A runs row as the runtime starts it. */
+export interface NewRun extends RunSettings {
   plannedDurationMs: number | null;
   modelFingerprint: string;
   rehearseVersion: string;
@@ -31,34 +28,6 @@ export interface FinishedRun {
   histograms: Record<string, string>;
   counts: Record<string, number>;
   samples: Record<string, { count: number; sorted: Float64Array }>;
-}
-
-export interface ScrapeSample {
-  atMs: number;
-  metric: string;
-  labels: string;
-  value: number;
-}
-
-export interface RunRow {
-  id: number;
-  release: string | null;
-  target: string;
-  scale: number;
-  mode: string;
-  window: string;
-  speed: number;
-  seed: number;
-  plannedDurationMs: number | null;
-  modelFingerprint: string;
-  rehearseVersion: string;
-  options: Record<string, unknown>;
-  startedAt: string;
-  endedAt: string | null;
-  status: RunStatus;
-  pass: boolean | null;
-  verdict: Verdict | null;
-  summary: RunSummary | null;
 }
 
 export class RunWriter {
@@ -138,88 +107,4 @@ export function float64ToBlob(values: Float64Array): Buffer {
   const buf = Buffer.alloc(values.length * 8);
   for (let i = 0; i < values.length; i++) buf.writeDoubleLE(values[i]!, i * 8);
   return buf;
-}
-
-export function blobToFloat64(blob: Buffer): Float64Array {
-  const out = new Float64Array(Math.floor(blob.length / 8));
-  for (let i = 0; i < out.length; i++) out[i] = blob.readDoubleLE(i * 8);
-  return out;
-}
-
-// Readers: what the runtime's own tests and `replay` need; runs/compare/report may use them too.
-
-interface RunDbRow {
-  id: number;
-  release: string | null;
-  target: string;
-  scale: number;
-  mode: string;
-  window: string;
-  speed: number;
-  seed: number;
-  planned_duration_ms: number | null;
-  model_fingerprint: string;
-  rehearse_version: string;
-  options: string;
-  started_at: string;
-  ended_at: string | null;
-  status: RunStatus;
-  pass: number | null;
-  verdict: string | null;
-  summary: string | null;
-}
-
-export function readRun(db: Db, id: number): RunRow | undefined {
-  const r = db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunDbRow | undefined;
-  if (!r) return undefined;
-  return {
-    id: r.id,
-    release: r.release,
-    target: r.target,
-    scale: r.scale,
-    mode: r.mode,
-    window: r.window,
-    speed: r.speed,
-    seed: r.seed,
-    plannedDurationMs: r.planned_duration_ms,
-    modelFingerprint: r.model_fingerprint,
-    rehearseVersion: r.rehearse_version,
-    options: JSON.parse(r.options) as Record<string, unknown>,
-    startedAt: r.started_at,
-    endedAt: r.ended_at,
-    status: r.status,
-    pass: r.pass === null ? null : r.pass === 1,
-    verdict: r.verdict ? (JSON.parse(r.verdict) as Verdict) : null,
-    summary: r.summary ? (JSON.parse(r.summary) as RunSummary) : null,
-  };
-}
-
-export function readRunSeconds(db: Db, runId: number): RunSecond[] {
-  return db
-    .prepare(
-      `SELECT second, virtual_users AS virtualUsers, open_polls AS openPolls, publishes, subscribes, deliveries, duplicates,
-        lost, errors, retries, p50_ms AS p50Ms, p95_ms AS p95Ms, p99_ms AS p99Ms, max_ms AS maxMs,
-        schedule_lag_p99_ms AS scheduleLagP99Ms, loop_delay_p99_ms AS loopDelayP99Ms
-       FROM run_seconds WHERE run_id = ? ORDER BY second`,
-    )
-    .all(runId) as RunSecond[];
-}
-
-export function readRunCounts(db: Db, runId: number): Record<string, number> {
-  const rows = db.prepare('SELECT name, value FROM run_counts WHERE run_id = ?').all(runId) as Array<{ name: string; value: number }>;
-  return Object.fromEntries(rows.map((r) => [r.name, r.value]));
-}
-
-export function readRunHistogram(db: Db, runId: number, name: string): string | undefined {
-  const row = db.prepare('SELECT encoded FROM run_histograms WHERE run_id = ? AND name = ?').get(runId, name) as { encoded: string } | undefined;
-  return row?.encoded;
-}
-
-export function readRunSamples(db: Db, runId: number, name: string): Float64Array | undefined {
-  const row = db.prepare('SELECT samples FROM run_samples WHERE run_id = ? AND name = ?').get(runId, name) as { samples: Buffer } | undefined;
-  return row ? blobToFloat64(row.samples) : undefined;
-}
-
-export function countRunScrapes(db: Db, runId: number): number {
-  return (db.prepare('SELECT COUNT(*) AS n FROM run_scrapes WHERE run_id = ?').get(runId) as { n: number }).n;
 }

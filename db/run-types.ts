@@ -7,9 +7,8 @@ export interface LatencyMs {
   max: number;
 }
 
-/** What `rehearse replay --json` prints and runs.summary stores. */
-export interface RunSummary {
-  run: number;
+/** How a run was asked for: the columns a runs row, its summary and the runs list all show. */
+export interface RunSettings {
   release: string | null;
   target: string;
   scale: number;
@@ -17,6 +16,11 @@ export interface RunSummary {
   window: string;
   speed: number;
   seed: number;
+}
+
+/** What `rehearse replay --json` prints and runs.summary stores. */
+export interface RunSummary extends RunSettings {
+  run: number;
   durationS: number;
   learners: number;
   proctors: number;
@@ -85,4 +89,13 @@ export interface RunSecond {
   maxMs: number | null;
   scheduleLagP99Ms: number | null;
   loopDelayP99Ms: number | null;
+}
+
+/** One value of the target's /metrics scraped during a run (run_scrapes). */
+export interface ScrapeSample {
+  atMs: number;
+  metric: string;
+  /** Canonical exposition form without braces, keys sorted: `code="200",method="GET"`; '' when none. */
+  labels: string;
+  value: number;
 }

@@ -3,10 +3,10 @@
 // decide about retries in one place; undici's own retry interceptor is deliberately not used.
 
 import { Pool, type Dispatcher } from 'undici';
+import { RehearseError } from '../core/errors.js';
 
 /** Poll pools; each holds about (virtual users / pollShards) connections. */
 const pollShards = 64;
-import { RehearseError } from '../core/errors.js';
 
 export interface BusMessage {
   topic: string;
@@ -65,8 +65,9 @@ export class BusClient {
     this.origin = url.origin;
     this.basePath = url.pathname === '/' ? '' : url.pathname;
     this.headers = { ...options.headers, 'content-type': 'application/json' };
-    // Above the poll timeout on purpose: a long-poll that is silent for timeout_s is healthy.
-    this.pollLimitMs = (options.pollTimeoutS + 15) * 1000;
+    // headersTimeout/bodyTimeout above the poll timeout on purpose (25 s polls -> 40 s): a long-poll
+    // that stays silent for timeout_s is healthy, and the bus may answer a little after it.
+    this.pollLimitMs = pollLimitMs(options.pollTimeoutS);
     this.ownsDispatchers = options.dispatcher === undefined;
     this.publishDispatcher =
       options.dispatcher ??
@@ -136,7 +137,7 @@ export class BusClient {
     dispatcher: Dispatcher,
   ): Promise<CallOutcome<SubscribeResult>> {
     const body = `{"actor":${JSON.stringify(actor)},"topics":${topicsJson},"timeout_s":${timeoutS}}`;
-    const r = await this.post(dispatcher, '/v1/events/subscribe', body, (timeoutS + 15) * 1000, signal);
+    const r = await this.post(dispatcher, '/v1/events/subscribe', body, pollLimitMs(timeoutS), signal);
     if (!r.ok) return r;
     const v = r.value as { messages?: unknown; cursors?: unknown };
     if (!Array.isArray(v.messages) || typeof v.cursors !== 'object' || v.cursors === null) {
@@ -187,6 +188,11 @@ export class BusClient {
       return failure(err, signal);
     }
   }
+}
+
+/** How long a long-poll of `timeoutS` may stay silent before undici gives up on it: 15 s of slack. */
+export function pollLimitMs(timeoutS: number): number {
+  return (timeoutS + 15) * 1000;
 }
 
 function failure(err: unknown, signal: AbortSignal | undefined): CallOutcome<never> {

@@ -68,7 +68,8 @@ export interface ReplayOptions {
 }
 
 export const replayDefaults = {
-  pollTimeoutS: 20,
+  /** As the platform's own clients: "a poll ends when messages are delivered or after 25 s". */
+  pollTimeoutS: 25,
   /** Publish sockets; long-polls have one connection per subscriber on top (RLIMIT_NOFILE caps the sum). */
   connections: 256,
   requestTimeoutMs: 10_000,
@@ -150,7 +151,7 @@ export function resolveReplayOptions(input: ReplayOptionsInput): ReplayOptions {
   const connections = input.connections ?? replayDefaults.connections;
   positive(connections, '--publish-connections', 'the connection count', true);
   const requestTimeoutMs = input.requestTimeoutMs ?? replayDefaults.requestTimeoutMs;
-  positive(requestTimeoutMs, '--request-timeout', 'the request timeout');
+  positive(requestTimeoutMs, 'requestTimeoutMs', 'the request timeout');
   const generatorLagLimitMs = input.generatorLagLimitMs ?? replayDefaults.generatorLagLimitMs;
   positive(generatorLagLimitMs, '--max-lag', 'the lag limit');
   const tickMs = input.tickMs ?? replayDefaults.tickMs;

@@ -5,7 +5,7 @@
 // Open model: publishes leave on the plan's schedule (one scheduler, one timer), never after the
 // previous response, and latency is charged from the *scheduled* send time.
 
-import { EventEmitter, setMaxListeners } from 'node:events';
+import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
@@ -14,7 +14,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { rehearseVersion } from '../core/version.js';
 import type { Db } from '../db/open.js';
 import { beginRun, type RunWriter, type ScrapeSample } from '../db/run-store.js';
-import type { LatencyMs, RunSecond, RunStatus, RunSummary, StreamSummary, Verdict } from '../db/run-types.js';
+import type { LatencyMs, RunSecond, RunSettings, RunStatus, RunSummary, StreamSummary, Verdict } from '../db/run-types.js';
 import { seededRandom, type Random } from '../stats/random.js';
 import type { PlanEvent } from './plan-types.js';
 import { backoffDelayMs, parseRetryAfter } from './backoff.js';
@@ -131,7 +131,13 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
   private readonly live = new Set<Subscriber>();
   private readonly c: Counters = { publishRequests: 0, subscribeRequests: 0, errors: 0, retries: 0, accepted: 0, publishedMessages: 0, failedMessages: 0, withdrawnMessages: 0, planSkipped: 0 };
   private last: Counters & { delivered: number; duplicates: number; lost: number } = { ...this.c, delivered: 0, duplicates: 0, lost: 0 };
-  private readonly publishAbort = new AbortController();
+  /**
+   * One controller per publish request in flight, so stop() can abort them all. A single shared
+   * signal would collect an abort listener per request (MaxListenersExceededWarning with
+   * thousands in flight); each of these has one listener, gone with the request.
+   */
+  private readonly publishControllers = new Set<AbortController>();
+  private publishesStopped = false;
   private readonly publishWaits = new Set<{ task: ScheduledTask; wake: () => void }>();
   private publishesInFlight = 0;
   private openPolls = 0;
@@ -179,8 +185,6 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     this.rng = seededRandom(`${this.options.seed}/backoff`);
     this.samples = new SentSamples(this.options.seed);
     this.iterator = input.events[Symbol.iterator]();
-    // Every publish in flight listens on this one signal; thousands at once are expected.
-    setMaxListeners(0, this.publishAbort.signal);
     this.finished = new Promise<RunSummary>((resolve, reject) => {
       this.resolveFinished = resolve;
       this.rejectFinished = reject;
@@ -212,13 +216,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
       if (this.input.db) {
         const o = this.options;
         this.writer = beginRun(this.input.db, {
-          release: o.release,
-          target: o.target,
-          scale: o.run.scale,
-          mode: o.run.mode,
-          window: o.run.window,
-          speed: o.run.speed,
-          seed: o.run.seed,
+          ...this.settings(),
           plannedDurationMs: o.durationMs ?? o.run.plannedDurationMs ?? null,
           modelFingerprint: o.run.modelFingerprint,
           rehearseVersion,
@@ -390,9 +388,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
       case 'learnerLeave': {
         const learner = this.learners.get(ev.learner);
         if (!learner?.joined) return void this.c.planSkipped++;
-        learner.joined = false;
-        this.virtualUsers--;
-        this.samples.add('sessionDuration', (now - learner.joinedAtMs) * speed);
+        this.endSession(learner, 'sessionDuration', (now - learner.joinedAtMs) * speed);
         this.learners.delete(ev.learner);
         this.leave(learner.sub);
         return;
@@ -400,9 +396,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
       case 'proctorLeave': {
         const proctor = this.proctors.get(ev.proctor);
         if (!proctor?.joined) return void this.c.planSkipped++;
-        proctor.joined = false;
-        this.virtualUsers--;
-        this.samples.add('proctorSessionDuration', (now - proctor.joinedAtMs) * speed);
+        this.endSession(proctor, 'proctorSessionDuration', (now - proctor.joinedAtMs) * speed);
         this.proctors.delete(ev.proctor);
         for (const l of proctor.roster) {
           const list = this.watchers.get(l);
@@ -417,6 +411,19 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     }
   }
 
+  /** What the runs row and the summary both say about how this run was asked for. */
+  private settings(): RunSettings {
+    const o = this.options;
+    return { release: o.release, target: o.target, scale: o.run.scale, mode: o.run.mode, window: o.run.window, speed: o.run.speed, seed: o.run.seed };
+  }
+
+  /** A virtual user's session ends: it stops counting and its length (recorded time) is sampled. */
+  private endSession(user: { joined: boolean }, sample: 'sessionDuration' | 'proctorSessionDuration', recordedMs: number): void {
+    user.joined = false;
+    this.virtualUsers--;
+    this.samples.add(sample, recordedMs);
+  }
+
   // ---- publish --------------------------------------------------------------------------
 
   /** `firstId`..+messages are the batch's ids; `expecting` the subscribers owed them (to withdraw on stop). */
@@ -427,8 +434,16 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     this.publishesInFlight++;
     try {
       for (let attempt = 0; ; attempt++) {
+        if (this.publishesStopped) return;
         this.c.publishRequests++;
-        const r = await this.client.publish(body, this.publishAbort.signal);
+        const request = new AbortController();
+        this.publishControllers.add(request);
+        let r: Awaited<ReturnType<BusClient['publish']>>;
+        try {
+          r = await this.client.publish(body, request.signal);
+        } finally {
+          this.publishControllers.delete(request);
+        }
         if (r.ok) {
           this.c.accepted += r.value;
           this.c.publishedMessages += messages;
@@ -447,6 +462,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
           for (const sub of expecting) this.tracker.withdraw(sub, firstId, messages);
           return;
         }
+        const failedAtMs = this.clock.monoMs();
         const delay = backoffDelayMs(this.options.backoff, attempt, this.rng, parseRetryAfter(r.retryAfter, this.clock.nowMs()));
         const resumed = await this.waitPublishRetry(delay);
         if (!resumed || this.phase !== 'running') {
@@ -454,12 +470,21 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
           for (const sub of expecting) this.tracker.withdraw(sub, firstId, messages);
           return;
         }
+        this.recordRetryGap(failedAtMs);
         this.c.retries++;
       }
     } finally {
       this.publishesInFlight--;
       this.checkDrained();
     }
+  }
+
+  /**
+   * Failure to the retry that follows it, in wall-clock ms, not scaled by --speed: the backoff
+   * runs in real time, as the recorded clients' did, so the model's retryGap compares directly.
+   */
+  private recordRetryGap(failedAtMs: number): void {
+    this.samples.add('retryGap', this.clock.monoMs() - failedAtMs);
   }
 
   private waitPublishRetry(delayMs: number): Promise<boolean> {
@@ -504,6 +529,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
       sub.poll = ac;
       this.openPolls++;
       this.c.subscribeRequests++;
+      const polledAtMs = this.clock.monoMs();
       const r = await this.client.subscribe(sub.actor, JSON.stringify(sub.cursors), this.options.pollTimeoutS, ac.signal, dispatcher);
       this.openPolls--;
       sub.poll = null;
@@ -511,6 +537,8 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
       if (r.ok) {
         sub.attempt = 0;
         const now = this.clock.monoMs();
+        // In recorded time like the other samples (a poll ends at the next delivery, which --speed brings sooner).
+        this.samples.add('pollDuration', (now - polledAtMs) * this.options.run.speed);
         for (const m of r.value.messages) this.received(sub, m, now);
         for (const [topic, cursor] of Object.entries(r.value.cursors)) {
           if (topic in sub.cursors && typeof cursor === 'number') sub.cursors[topic] = cursor;
@@ -520,6 +548,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
       }
       if (r.kind === 'aborted') return;
       this.c.errors++;
+      const failedAtMs = this.clock.monoMs();
       const delay = backoffDelayMs(this.options.backoff, sub.attempt++, this.rng, parseRetryAfter(r.retryAfter, this.clock.nowMs()));
       const resumed = await new Promise<boolean>((resolve) => {
         sub.wake = () => resolve(false);
@@ -528,6 +557,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
       sub.wake = null;
       sub.retry = undefined;
       if (!resumed || isDone(sub)) return;
+      this.recordRetryGap(failedAtMs);
       this.c.retries++;
     }
   }
@@ -672,7 +702,9 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     this.phase = 'done';
     this.scheduler.stop();
     this.cancelPublishRetries();
-    this.publishAbort.abort();
+    this.publishesStopped = true;
+    for (const request of this.publishControllers) request.abort();
+    this.publishControllers.clear();
     for (const sub of [...this.live]) this.finishSubscriber(sub);
     this.tracker.abandon();
     await this.scrape?.stop().catch(() => undefined);
@@ -790,13 +822,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     const loadEnd = this.drainStartMs || this.clock.monoMs();
     return {
       run: this.writer?.runId ?? 0,
-      release: o.release,
-      target: o.target,
-      scale: o.run.scale,
-      mode: o.run.mode,
-      window: o.run.window,
-      speed: o.run.speed,
-      seed: o.run.seed,
+      ...this.settings(),
       durationS: Math.round((loadEnd - this.t0) / 100) / 10,
       learners: this.learnerSessions,
       proctors: this.proctorSessions,

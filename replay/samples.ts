@@ -42,7 +42,9 @@ export type SentSampleName =
   | 'controlTargets'
   | 'sessionDuration'
   | 'proctorSessionDuration'
-  | 'rosterSize';
+  | 'rosterSize'
+  | 'pollDuration'
+  | 'retryGap';
 
 export class SentSamples {
   readonly reservoirs = new Map<SentSampleName, Reservoir>();

@@ -3,6 +3,7 @@
 // the per-second tick all go through it, and stop() cancels everything in one place.
 
 import type { Clock } from '../core/clock.js';
+import { MinHeap } from '../core/min-heap.js';
 
 /** The timer primitive, injectable so tests can drive time by hand. */
 export interface Timers {
@@ -36,7 +37,7 @@ interface Entry extends ScheduledTask {
 const batchLimit = 2000;
 
 export class Scheduler {
-  private readonly heap: Entry[] = [];
+  private readonly heap = new MinHeap<Entry>(less);
   private seq = 0;
   private timer: unknown = undefined;
   private timerAtMs = Infinity;
@@ -55,7 +56,7 @@ export class Scheduler {
       entry.cancelled = true;
       return entry;
     }
-    this.push(entry);
+    this.heap.push(entry);
     if (!this.yielding && (atMs < this.timerAtMs || this.timer === undefined)) this.arm();
     return entry;
   }
@@ -71,15 +72,15 @@ export class Scheduler {
   /** Live (uncancelled) entries; O(n), for tests and diagnostics. */
   pending(): number {
     let n = 0;
-    for (const e of this.heap) if (!e.cancelled) n++;
+    for (const e of this.heap.values()) if (!e.cancelled) n++;
     return n;
   }
 
   /** Cancels every task and the timer; nothing scheduled runs afterwards. */
   stop(): void {
     this.stopped = true;
-    for (const e of this.heap) e.cancelled = true;
-    this.heap.length = 0;
+    for (const e of this.heap.values()) e.cancelled = true;
+    this.heap.clear();
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAtMs = Infinity;
@@ -89,8 +90,8 @@ export class Scheduler {
     if (this.timer !== undefined) this.timers.clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAtMs = Infinity;
-    while (this.heap.length > 0 && this.heap[0]!.cancelled) this.pop();
-    const first = this.heap[0];
+    while (this.heap.size > 0 && this.heap.peek()!.cancelled) this.heap.pop();
+    const first = this.heap.peek();
     if (!first || this.stopped) return;
     this.timerAtMs = first.atMs;
     const delay = Math.max(0, first.atMs - this.clock.monoMs());
@@ -104,10 +105,10 @@ export class Scheduler {
     this.timerAtMs = Infinity;
     this.yielding = false;
     let ran = 0;
-    while (!this.stopped && this.heap.length > 0) {
-      const first = this.heap[0]!;
+    while (!this.stopped && this.heap.size > 0) {
+      const first = this.heap.peek()!;
       if (first.cancelled) {
-        this.pop();
+        this.heap.pop();
         continue;
       }
       // setTimeout has millisecond granularity; running tasks due within the next half
@@ -119,44 +120,11 @@ export class Scheduler {
         this.timers.setImmediate(() => this.run());
         return;
       }
-      this.pop();
+      this.heap.pop();
       ran++;
       first.task(Math.max(0, now - first.atMs));
     }
     if (!this.stopped) this.arm();
-  }
-
-  private push(e: Entry): void {
-    const h = this.heap;
-    h.push(e);
-    let i = h.length - 1;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!less(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-
-  private pop(): Entry | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
   }
 }
 

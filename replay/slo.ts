@@ -1,6 +1,7 @@
 // The SLO a rehearsal is judged by: a small expression language (docs/slo.md), parsed once
 // and evaluated against the final delivery counts. Pure: no clock, no I/O.
 
+import { parseDuration } from '../core/duration.js';
 import { UsageError } from '../core/errors.js';
 
 export const defaultSlo = 'p95<=2s, lost>15s, duplicates=0';
@@ -79,12 +80,12 @@ function parseClause(raw: string, where: string, flag: string): SloClause {
   if (m) {
     const percentile = Number(m[1]);
     if (!(percentile > 0 && percentile <= 100)) throw new UsageError(`${where}: percentile must be in (0, 100]`, flag);
-    const withinMs = parseDuration(m[3]!, where, flag);
+    const withinMs = clauseDurationMs(m[3]!, where, flag);
     return { kind: 'percentile', text: raw, stream, percentile, withinMs };
   }
   m = /^lost>([^<=]+)(?:(<=|=)(.+))?$/.exec(body);
   if (m) {
-    const limitMs = parseDuration(m[1]!, where, flag);
+    const limitMs = clauseDurationMs(m[1]!, where, flag);
     const allowed = m[3] === undefined ? { value: 0, fraction: false } : parseAllowance(m[3], where, flag);
     return { kind: 'lost', text: raw, stream, limitMs, allowed };
   }
@@ -112,13 +113,10 @@ function parseAllowance(text: string, where: string, flag: string): Allowance {
   return { value, fraction: false };
 }
 
-/** '2s', '1.5s', '500ms', '1m', '250us' to milliseconds. */
-export function parseDuration(text: string, where: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(us|ms|s|m)$/.exec(text.trim().toLowerCase());
-  if (!m) throw new UsageError(`${where}: "${text}" is not a duration; write it with a unit: 500ms, 2s, 1.5s, 1m`, flag);
-  const n = Number(m[1]);
-  const factor = m[2] === 'us' ? 0.001 : m[2] === 'ms' ? 1 : m[2] === 's' ? 1000 : 60_000;
-  const ms = n * factor;
+/** A clause's duration ('2s', '1.5s', '500ms', '1m', '250us') in milliseconds, via the one shared parser. */
+function clauseDurationMs(text: string, where: string, flag: string): number {
+  const ms = parseDuration(text);
+  if (ms === null) throw new UsageError(`${where}: "${text}" is not a duration; write it with a unit: 500ms, 2s, 1.5s, 1m`, flag);
   if (!(ms > 0)) throw new UsageError(`${where}: the duration must be positive`, flag);
   return ms;
 }

@@ -1,19 +1,14 @@
 // `rehearse runs`: one line per stored run, as a typed list (the --json shape) and as a table.
 
 import type { Db } from '../db/open.js';
+import type { RunSettings } from '../db/run-types.js';
 import { listRuns } from '../db/run-queries.js';
 import { loadRunData, type RunFigures } from './run-figures.js';
 import { formatMs, formatPercent, formatTable, terminalSafe } from './format.js';
 
-export interface RunListEntry {
+export interface RunListEntry extends Omit<RunSettings, 'seed'> {
   id: number;
   startedAt: string;
-  release: string | null;
-  target: string;
-  scale: number;
-  mode: string;
-  window: string;
-  speed: number;
   durationS: number;
   p95Ms: number | null;
   /** Fraction 0..1; null for a run that did not finish. */
@@ -27,15 +22,11 @@ export interface RunListEntry {
 export function listRunEntries(db: Db): RunListEntry[] {
   return listRuns(db).map((run) => {
     const { figures } = loadRunData(db, run);
+    const { id, startedAt, release, target, scale, mode, window, speed } = run;
     return {
-      id: run.id,
-      startedAt: run.startedAt,
-      release: run.release,
-      target: run.target,
-      scale: run.scale,
-      mode: run.mode,
-      window: run.window,
-      speed: run.speed,
+      id,
+      startedAt,
+      ...{ release, target, scale, mode, window, speed },
       durationS: figures.durationS,
       p95Ms: figures.latency.all?.p95 ?? null,
       withinTarget: figures.withinTarget,

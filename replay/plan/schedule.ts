@@ -5,7 +5,7 @@
 
 import { forkRandom } from '../../stats/random.js';
 import type { PlanEvent } from '../plan-types.js';
-import { MinHeap } from './heap.js';
+import { MinHeap } from '../../core/min-heap.js';
 import type { ClassSource, PlannedClass, PlannedSession, SessionAction } from './source.js';
 
 export interface ScheduleParams {

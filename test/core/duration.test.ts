@@ -11,6 +11,8 @@ describe('parseDuration', () => {
     expect(parseDuration('2m30s')).toBe(150_000);
     expect(parseDuration('2.5s')).toBe(2500);
     expect(parseDuration('1d')).toBe(86_400_000);
+    expect(parseDuration('250us')).toBe(0.25);
+    expect(parseDuration('0.1s')).toBe(100);
     expect(parseDuration(' 5M ')).toBe(300_000);
     expect(parseDuration('0')).toBe(0);
   });

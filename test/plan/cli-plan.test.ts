@@ -9,7 +9,7 @@ import { writeModel, type ModelData, type TimelineRow } from '../../db/model-sto
 import { distributionNames, type Distribution } from '../../db/model-types.js';
 import type { PlanSummary } from '../../replay/plan-types.js';
 import { writeSchoolDay } from '../../fixtures/write-day.js';
-import { syntheticModel } from './synthetic-model.js';
+import { syntheticModel } from '../../fixtures/synthetic-model.js';
 
 const run = promisify(execFile);
 const bin = path.resolve(__dirname, '../../dist/cli/bin.js');

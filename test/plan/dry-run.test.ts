@@ -3,7 +3,7 @@ import { createPlan, formatPlanSummary, resolvePlanOptions, summarizePlan } from
 import { estimateAssumptions } from '../../replay/plan/dry-run.js';
 import type { ModelReader, SessionRecord, TimelineEvent } from '../../db/model-types.js';
 import { summarize } from '../../stats/quantile.js';
-import { syntheticModel } from './synthetic-model.js';
+import { syntheticModel } from '../../fixtures/synthetic-model.js';
 
 const t0 = Date.parse('2026-09-01T08:00:00Z');
 const min = 60_000;

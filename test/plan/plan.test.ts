@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createPlan, resolvePlanOptions, type Plan } from '../../replay/plan.js';
 import type { RawPlanOptions } from '../../replay/plan/options.js';
 import { ksDistance } from '../../stats/ks.js';
-import { syntheticModel } from './synthetic-model.js';
+import { syntheticModel } from '../../fixtures/synthetic-model.js';
 import { collect, eventLines } from './collect.js';
 
 // Publish gaps of ~30 s keep each plan small enough for CI; the bench enumerates the big day.

@@ -2,6 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBus, parseFault, type RunningBus } from '../../bus/index.js';
+import { openDatabase } from '../../db/open.js';
+import { runSamples } from '../../db/run-queries.js';
 import { backoffCeilingMs, backoffDelayMs, expectedRequestsWithin, parseRetryAfter } from '../../replay/backoff.js';
 import { runReplay, startReplay } from '../../replay/runner.js';
 import type { PlanEvent } from '../../replay/plan-types.js';
@@ -79,7 +81,17 @@ describe('backoff against a target that only answers 503', () => {
   it("honours the bus's Retry-After (error=1 answers 503 with Retry-After: 1)", async () => {
     const bus: RunningBus = await startBus({ port: 0, faults: parseFault('error=1') });
     closers.push(() => bus.close());
-    const summary = await runReplay({ target: bus.url, events: idleLearners(10, 2500), run, backoff: { baseMs: 5, capMs: 20 }, pollTimeoutS: 5 });
+    const db = openDatabase(':memory:');
+    closers.push(async () => {
+      db.close();
+    });
+    const summary = await runReplay({ target: bus.url, events: idleLearners(10, 2500), run, backoff: { baseMs: 5, capMs: 20 }, pollTimeoutS: 5, db });
+    // The stored retry gaps are the waits Retry-After asked for (1 s, wall clock), not the 5-20 ms backoff.
+    const gaps = runSamples(db, summary.run).get('retryGap')!;
+    expect(gaps.length).toBe(summary.requests.retries);
+    expect(gaps.length).toBeGreaterThanOrEqual(10);
+    expect(gaps[0]!).toBeGreaterThanOrEqual(900);
+    expect(gaps[gaps.length - 1]!).toBeLessThan(1500);
     // Without Retry-After a 5-20 ms backoff would send ~200 requests per user in 2.5 s; with it, 3 (at 0, 1 s, 2 s).
     expect(summary.requests.subscribe).toBeGreaterThanOrEqual(20);
     expect(summary.requests.subscribe).toBeLessThanOrEqual(40);

@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseFault, startBus, type RunningBus } from '../../bus/index.js';
 import { openDatabase } from '../../db/open.js';
-import { readRun, readRunCounts, readRunHistogram, readRunSamples, readRunSeconds } from '../../db/run-store.js';
+import { getRun, runCounts, runHistograms, runSamples, runSeconds } from '../../db/run-queries.js';
 import type { RunSummary } from '../../db/run-types.js';
 import { writeSchoolDay } from '../../fixtures/write-day.js';
 import { MemoryOutput } from '../../cli/io.js';
@@ -104,18 +104,22 @@ describe('rehearse replay (CLI)', () => {
     expect(summary.release).toBe('v1');
     const db = openDatabase(results, { mustExist: true });
     try {
-      const run = readRun(db, summary.run)!;
+      const run = getRun(db, summary.run)!;
       expect(run).toMatchObject({ status: 'finished', pass: true, release: 'v1', target: b.url, scale: 1, speed: 30 });
       expect(run.summary).toEqual(summary);
       expect(run.modelFingerprint).toMatch(/^[0-9a-f]{64}$/);
-      const seconds = readRunSeconds(db, summary.run);
+      const seconds = runSeconds(db, summary.run);
       expect(seconds.length).toBeGreaterThanOrEqual(3);
       expect(seconds.reduce((a, s) => a + s.deliveries, 0)).toBe(summary.delivered);
-      expect(readRunCounts(db, summary.run)).toMatchObject({ expected: summary.expected, lost: 0 });
-      expect(readRunHistogram(db, summary.run, 'delivery')).toBeTruthy();
-      const gaps = readRunSamples(db, summary.run, 'learnerPublishInterval')!;
+      expect(Object.fromEntries(runCounts(db, summary.run))).toMatchObject({ expected: summary.expected, lost: 0 });
+      expect(runHistograms(db, summary.run).get('delivery')).toBeTruthy();
+      const gaps = runSamples(db, summary.run).get('learnerPublishInterval')!;
       expect(gaps.length).toBeGreaterThan(10);
-      expect(readRunSamples(db, summary.run, 'rosterSize')!.length).toBeGreaterThan(0);
+      expect(runSamples(db, summary.run).get('rosterSize')!.length).toBeGreaterThan(0);
+      // Every answered long-poll, in recorded time (wall ms x --speed 30), at most the poll timeout (25 s) plus slack.
+      const polls = runSamples(db, summary.run).get('pollDuration')!;
+      expect(polls.length).toBeGreaterThan(10);
+      expect(polls[polls.length - 1]!).toBeLessThanOrEqual((25 + 15) * 1000 * 30);
     } finally {
       db.close();
     }
@@ -189,7 +193,7 @@ describe('rehearse replay (CLI)', () => {
       }
       const db = openDatabase(results, { mustExist: true });
       try {
-        const run = readRun(db, 1)!;
+        const run = getRun(db, 1)!;
         expect(run.options.headerNames).toEqual(['Authorization', 'X-Team']);
       } finally {
         db.close();
@@ -220,10 +224,10 @@ describe('rehearse replay (CLI)', () => {
     expect(b.stats().publishRequests + b.stats().subscribeRequests).toBe(atExit.publishRequests + atExit.subscribeRequests);
     const db = openDatabase(results, { mustExist: true });
     try {
-      const run = readRun(db, summary.run)!;
+      const run = getRun(db, summary.run)!;
       expect(run.status).toBe('interrupted');
       expect(run.summary?.expected).toBe(summary.expected);
-      expect(readRunCounts(db, summary.run).unresolved).toBe(0);
+      expect(Object.fromEntries(runCounts(db, summary.run)).unresolved).toBe(0);
     } finally {
       db.close();
     }
@@ -271,9 +275,9 @@ describe('rehearse replay (CLI)', () => {
     await r.exit;
     const db = openDatabase(results, { mustExist: true });
     try {
-      const run = readRun(db, 1)!;
+      const run = getRun(db, 1)!;
       expect(run.status).toBe('running');
-      const seconds = readRunSeconds(db, 1);
+      const seconds = runSeconds(db, 1);
       expect(seconds.length).toBeGreaterThanOrEqual(3);
       expect(seconds.map((s) => s.second)).toEqual(seconds.map((_, i) => i + 1));
       expect(seconds.every((s) => s.publishes > 0)).toBe(true);

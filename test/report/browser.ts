@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 
 export const chromiumPath = '/usr/bin/chromium';
 
@@ -41,6 +41,17 @@ export async function launchChromium(): Promise<TestBrowser> {
       fs.rmSync(profile, { recursive: true, force: true });
     },
   };
+}
+
+/** Opens a written report and waits until it has drawn; `problems` has its console errors and page errors. */
+export async function openReport(context: BrowserContext, file: string): Promise<{ page: Page; problems: string[] }> {
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+  page.on('pageerror', (err) => problems.push(err.message));
+  await page.goto(`file://${file}`);
+  await page.waitForFunction(() => (globalThis as unknown as { rehearseReady?: boolean }).rehearseReady === true, null, { timeout: 15_000 });
+  return { page, problems };
 }
 
 export type { Browser };

@@ -1,7 +1,5 @@
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../cli/program.js';
@@ -11,21 +9,9 @@ import type { Db } from '../../db/open.js';
 import { compareRunsByName, type Comparison } from '../../report/compare.js';
 import { evaluateFailOn, parseFailOn } from '../../report/fail-on.js';
 import type { RunFigures } from '../../report/run-figures.js';
-import { insertRun, openTemp, tempDir } from './fixture-runs.js';
+import { insertRun, openTemp, runCli, tempDir } from './fixture-runs.js';
 
-const execFileP = promisify(execFile);
 const io = () => ({ stdout: new MemoryOutput(), stderr: new MemoryOutput(), env: {}, signals: new EventEmitter() });
-const bin = path.resolve(__dirname, '../../dist/cli/bin.js');
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], { timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 let dir: string;
 let db: Db;
@@ -187,7 +173,7 @@ describe('--fail-on', () => {
 
 describe('rehearse compare (the built binary)', () => {
   it('exits 0 and prints the table when nothing regressed', async () => {
-    const r = await cli(['compare', '2.3', '2.4-rc', '--results', file, '--fail-on', 'p95+10%, lost+0, withinTarget-1pt']);
+    const r = await runCli(['compare', '2.3', '2.4-rc', '--results', file, '--fail-on', 'p95+10%, lost+0, withinTarget-1pt']);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Comparing run A #1 2\.3 .* with run B #2 2\.4-rc/);
@@ -197,7 +183,7 @@ describe('rehearse compare (the built binary)', () => {
   });
 
   it('exits 1 on a regression and says which clause failed and by how much', async () => {
-    const r = await cli(['compare', 'release:2.3', 'latest', '--db', file, '--fail-on', 'p95+10%, lost+0, duplicates+5']);
+    const r = await runCli(['compare', 'release:2.3', 'latest', '--db', file, '--fail-on', 'p95+10%, lost+0, duplicates+5']);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('REGRESSION');
     expect(r.stdout).toMatch(/FAIL p95\+10%: rose by \d+(\.\d+)?%, more than 10%/);
@@ -207,7 +193,7 @@ describe('rehearse compare (the built binary)', () => {
   });
 
   it('exits 2 naming the clause when --fail-on does not parse, before reading runs', async () => {
-    const r = await cli(['compare', 'nope', 'latest', '--results', file, '--fail-on', 'p95+10%, lost']);
+    const r = await runCli(['compare', 'nope', 'latest', '--results', file, '--fail-on', 'p95+10%, lost']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--fail-on: clause 2 "lost"');
   });
@@ -225,7 +211,7 @@ describe('rehearse compare (the built binary)', () => {
     insertRun(other, { release: 'y', scale: 10 });
     other.close();
     try {
-      const r = await cli(['compare', 'x', 'y', '--results', otherFile, '--json', '--fail-on', 'p95+50%']);
+      const r = await runCli(['compare', 'x', 'y', '--results', otherFile, '--json', '--fail-on', 'p95+50%']);
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/^WARNING: runs 1 and 2 are not comparable:\n {2}- different scale: 5x in run 1, 10x in run 2\n$/);
       const c = JSON.parse(r.stdout) as Comparison;

@@ -2,9 +2,11 @@
 // (histograms built with hdr-histogram-js in microseconds, samples as little-endian Float64 BLOBs),
 // so runs/compare/report are tested without a runtime.
 
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import * as hdr from 'hdr-histogram-js';
 import { openDatabase, type Db } from '../../db/open.js';
 import type { LatencyMs, RunSummary, Verdict } from '../../db/run-types.js';
@@ -264,4 +266,18 @@ export function insertModelDistributions(db: Db, fingerprint: string, dists: Rec
 export function openTemp(dir: string, name = 'results.db'): { db: Db; file: string } {
   const file = path.join(dir, name);
   return { db: openDatabase(file), file };
+}
+
+const execFileP = promisify(execFile);
+export const bin = path.resolve(__dirname, '../../dist/cli/bin.js');
+
+/** Runs the built CLI (`npm test` builds first) and returns its exit code and output, whatever the code. */
+export async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], { timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }

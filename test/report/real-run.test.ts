@@ -1,10 +1,8 @@
 // runs, compare and report over REAL runs: a synthetic day ingested into a model, replayed twice
 // by the runtime against the embedded bus (with --scrape of its /metrics), stored by run-store.
 
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBus } from '../../bus/index.js';
 import { openModelReader } from '../../db/model-store.js';
@@ -12,25 +10,13 @@ import { openDatabase } from '../../db/open.js';
 import type { RunSummary } from '../../db/run-types.js';
 import { writeSchoolDay } from '../../fixtures/write-day.js';
 import { ingestFiles } from '../../ingest/ingest.js';
-import { createPlan, resolvePlanOptions } from '../../replay/plan.js';
-import { runReplay } from '../../replay/runner.js';
+import { resolvePlanOptions } from '../../replay/plan.js';
+import { replayModel } from '../../replay/rehearse.js';
 import type { Comparison } from '../../report/compare.js';
 import type { RunListEntry } from '../../report/runs-list.js';
-import { launchChromium } from './browser.js';
-import { tempDir } from './fixture-runs.js';
+import { launchChromium, openReport } from './browser.js';
+import { runCli, tempDir } from './fixture-runs.js';
 
-const execFileP = promisify(execFile);
-const bin = path.resolve(__dirname, '../../dist/cli/bin.js');
-
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], { timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
 
 let dir: string;
 let modelFile: string;
@@ -50,27 +36,15 @@ beforeAll(async () => {
     const model = openModelReader(modelDb);
     for (const release of ['2.3', '2.4']) {
       const planOptions = resolvePlanOptions({ mode: 'sample', scale: '1', window: 'peak', duration: 2000, seed: 1, speed: '10' });
-      const plan = createPlan(model, planOptions);
-      summaries.push(
-        await runReplay({
-          target: bus.url,
-          events: plan.events(),
-          durationMs: plan.durationMs,
-          db: results,
-          release,
-          scrape: { url: `${bus.url}/metrics`, intervalMs: 300 },
-          run: {
-            scale: planOptions.scale,
-            mode: planOptions.mode,
-            window: plan.window.label,
-            speed: planOptions.speed,
-            seed: planOptions.seed,
-            modelFingerprint: plan.modelFingerprint,
-            plannedDurationMs: plan.durationMs,
-            rampMs: planOptions.rampMs,
-          },
-        }),
-      );
+      const { run } = replayModel({
+        target: bus.url,
+        model,
+        planOptions,
+        db: results,
+        release,
+        scrape: { url: `${bus.url}/metrics`, intervalMs: 300 },
+      });
+      summaries.push(await run.finished);
     }
   } finally {
     await bus.close();
@@ -85,7 +59,7 @@ afterAll(() => {
 
 describe('runs, compare and report over runs stored by the runtime', () => {
   it('lists both runs with the figures the runtime stored', async () => {
-    const r = await cli(['runs', '--results', resultsFile, '--json']);
+    const r = await runCli(['runs', '--results', resultsFile, '--json']);
     expect(r.code).toBe(0);
     const { runs } = JSON.parse(r.stdout) as { runs: RunListEntry[] };
     expect(runs.map((x) => x.release)).toEqual(['2.3', '2.4']);
@@ -98,7 +72,7 @@ describe('runs, compare and report over runs stored by the runtime', () => {
   });
 
   it('compares them: same model and options, so comparable unless the generator was the bottleneck', async () => {
-    const r = await cli(['compare', '2.3', '2.4', '--results', resultsFile, '--json', '--fail-on', 'lost+0, duplicates+0']);
+    const r = await runCli(['compare', '2.3', '2.4', '--results', resultsFile, '--json', '--fail-on', 'lost+0, duplicates+0']);
     expect(r.code).toBe(0);
     const c = JSON.parse(r.stdout) as Comparison;
     const bound = summaries.some((s) => s.generatorBound);
@@ -112,16 +86,11 @@ describe('runs, compare and report over runs stored by the runtime', () => {
 
   it('reports them in headless Chromium with target health from the scraped /metrics and fidelity against the model', async () => {
     const out = path.join(dir, 'real.html');
-    const r = await cli(['report', 'latest', '--vs', '2.3', '--db', modelFile, '--results', resultsFile, '-o', out]);
+    const r = await runCli(['report', 'latest', '--vs', '2.3', '--db', modelFile, '--results', resultsFile, '-o', out]);
     expect(r.code).toBe(0);
     const browser = await launchChromium();
     try {
-      const page = await browser.context.newPage();
-      const problems: string[] = [];
-      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-      page.on('pageerror', (err) => problems.push(err.message));
-      await page.goto(`file://${out}`);
-      await page.waitForFunction(() => (globalThis as unknown as { rehearseReady?: boolean }).rehearseReady === true, null, { timeout: 15_000 });
+      const { page, problems } = await openReport(browser.context, out);
       expect(problems).toEqual([]);
       const charts = await page.evaluate(() =>
         (globalThis as unknown as { rehearseCharts: { name: string; chart: { data: (number | null)[][] } }[] }).rehearseCharts.map((c) => ({

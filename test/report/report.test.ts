@@ -9,7 +9,7 @@ import { formatCount, formatMs, formatPercent } from '../../report/format.js';
 import { escapeHtml, jsonForScript } from '../../report/html.js';
 import { loadRunData } from '../../report/run-figures.js';
 import { randomLognormal, seededRandom } from '../../stats/random.js';
-import { launchChromium, type TestBrowser } from './browser.js';
+import { launchChromium, openReport, type TestBrowser } from './browser.js';
 import { fingerprintA, insertModelDistributions, insertRun, openTemp, tempDir } from './fixture-runs.js';
 
 const execFileP = promisify(execFile);
@@ -173,12 +173,7 @@ describe('rehearse report in headless Chromium', () => {
     db.close();
     const out = path.join(dir, 'single.html');
     await execFileP(process.execPath, [bin, 'report', '2.5', '--results', resultsOnly, '-o', out], { timeout: 30_000 });
-    const page = await browser.context.newPage();
-    const problems: string[] = [];
-    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
-    page.on('pageerror', (err) => problems.push(err.message));
-    await page.goto(`file://${out}`);
-    await page.waitForFunction(() => (globalThis as unknown as { rehearseReady?: boolean }).rehearseReady === true, null, { timeout: 15_000 });
+    const { page, problems } = await openReport(browser.context, out);
     expect(problems).toEqual([]);
     expect(await page.locator('.keys [data-key="verdict"]').innerText()).toBe('PASS');
     expect(await page.locator('body').innerText()).toMatch(/Model comparison unavailable: the model is not available/);

@@ -1,4 +1,6 @@
-// A binary min-heap: the scheduler keeps one entry per live session, ordered by its next event.
+// The one binary min-heap with a caller-given order: the plan's session queue, the runtime's
+// scheduler and the fixture generator's event queue and record buffers all use it.
+// Sifts move a hole instead of swapping: one write per level (it is the hot loop of all three).
 
 export class MinHeap<T> {
   private readonly items: T[] = [];
@@ -14,7 +16,6 @@ export class MinHeap<T> {
 
   push(item: T): void {
     const a = this.items;
-    // Moves a hole up instead of swapping: one write per level.
     let i = a.length;
     a.push(item);
     while (i > 0) {
@@ -40,8 +41,21 @@ export class MinHeap<T> {
 
   /** Re-establishes order after the top item's key grew (cheaper than pop + push). */
   replaceTop(item: T): void {
+    if (this.items.length === 0) {
+      this.items.push(item);
+      return;
+    }
     this.items[0] = item;
     this.siftDown(0);
+  }
+
+  /** Every item, in heap (not sorted) order. */
+  values(): IterableIterator<T> {
+    return this.items.values();
+  }
+
+  clear(): void {
+    this.items.length = 0;
   }
 
   private siftDown(start: number): void {
