@@ -1,18 +1,24 @@
-// `rehearse ingest` as a typed API: streams each file through its format's parser into
-// `requests` (one transaction per file, so a failed file leaves nothing), then rebuilds the
-// derived model over everything ingested so far. Also the dry run.
+// `rehearse ingest` as a typed API: each file is cut into chunks at record boundaries, parsed
+// in worker threads (one per core; a .gz by one thread that also decompresses) and written, in
+// file order, into `requests` by this thread (one transaction per file, so a failed file leaves
+// nothing); then the derived model is rebuilt over everything ingested so far. Also the dry run.
 
 import fs from 'node:fs';
-import type { Readable } from 'node:stream';
+import os from 'node:os';
+import type { Worker } from 'node:worker_threads';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { InputError, RehearseError } from '../core/errors.js';
 import type { Db } from '../db/open.js';
 import { openDatabase } from '../db/open.js';
 import { rebuildModel } from './build.js';
-import { CsvRecordReader } from './csv.js';
-import { IdKind, IdStore, clientFamily } from './ids.js';
+import { IdKind, IdStore } from './ids.js';
 import { resolveMapping, readMappingFile, type Format, type ResolvedMapping } from './mapping.js';
-import { csvRecordMapper, jsonRecordMapper, nginxRecordMapper, opCode, type LineResult, type ParsedRequest } from './parse.js';
-import { detectFormat, forEachLine, openSource, readHead } from './read.js';
+import { csvRecordMapper, jsonRecordMapper, nginxRecordMapper, type ParsedRequest } from './parse.js';
+import { detectFormat, isGzipFile, openSource, readHead } from './read.js';
+import { recordChunks } from './chunks.js';
+import { makeChunkParser, parseChunkToBatch, type ChunkSetup, type RequestBatch } from './parse-chunk.js';
+import type { ParseWorkerData, ParseWorkerMessage } from './parse-worker.js';
+import { startWorker } from './threads.js';
 import { compileLogFormat } from './nginx.js';
 
 export interface IngestProgress {
@@ -41,6 +47,10 @@ export interface IngestOptions {
   onProgress?: (p: IngestProgress) => void;
   /** How often onProgress is called, at most. */
   progressIntervalMs?: number;
+  /** Parse threads (default: one per core, at most 2); 0 parses in the calling thread. */
+  parseThreads?: number;
+  /** Bytes per parse chunk (default 2 MiB); a plain file of two chunks or more is parsed in threads. */
+  chunkBytes?: number;
 }
 
 export interface FileSummary {
@@ -103,7 +113,27 @@ export function zoneFromTimeText(value: unknown): string | undefined {
   return `Etc/GMT${m[1] === '+' ? '-' : '+'}${hours}`;
 }
 
-async function prepareFile(path: string, mapping: ResolvedMapping): Promise<{ format: Format; zone: string | undefined }> {
+/** A file checked before anything is written, with what its chunks are parsed with. */
+interface PreparedFile {
+  path: string;
+  format: Format;
+  zone: string | undefined;
+  header?: string[];
+  firstJson?: Record<string, unknown>;
+}
+
+function chunkSetup(p: PreparedFile, mapping: ResolvedMapping, keepIds: boolean): ChunkSetup {
+  return {
+    path: p.path,
+    format: p.format,
+    mapping,
+    keepIds,
+    ...(p.header ? { header: p.header } : {}),
+    ...(p.firstJson ? { firstJson: p.firstJson } : {}),
+  };
+}
+
+async function prepareFile(path: string, mapping: ResolvedMapping): Promise<PreparedFile> {
   let stat: fs.Stats;
   try {
     stat = fs.statSync(path);
@@ -119,16 +149,18 @@ async function prepareFile(path: string, mapping: ResolvedMapping): Promise<{ fo
   if (head.length === 64 * 1024) lines.pop(); // last line may be cut
   const nonEmpty = lines.map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
   let timeText: unknown;
+  let header: string[] | undefined;
+  let firstJson: Record<string, unknown> | undefined;
   if (format === 'csv' || format === 'tsv') {
     if (nonEmpty.length === 0) throw new InputError('empty file: expected a header line', { file: path });
-    const header = parseHeader(nonEmpty[0]!, format);
+    header = parseHeader(nonEmpty[0]!, format);
     csvRecordMapper(mapping, header, path);
     const column = header.indexOf(mapping.fields.time ?? 'time');
     if (column >= 0 && nonEmpty[1] !== undefined) timeText = parseHeader(nonEmpty[1], format)[column];
   } else if (format === 'jsonl') {
-    const first = firstJsonObject(nonEmpty);
-    if (first) jsonRecordMapper(mapping, first, path);
-    timeText = first?.[mapping.fields.time ?? 'time'];
+    firstJson = firstJsonObject(nonEmpty);
+    if (firstJson) jsonRecordMapper(mapping, firstJson, path);
+    timeText = firstJson?.[mapping.fields.time ?? 'time'];
   } else {
     nginxRecordMapper(mapping, path);
     // $msec carries no zone; $time_local beside it does.
@@ -139,16 +171,28 @@ async function prepareFile(path: string, mapping: ResolvedMapping): Promise<{ fo
       if (groups && i >= 0) timeText = groups[i + 1];
     }
   }
-  return { format, zone: mapping.timezoneGiven ? mapping.timezone : zoneFromTimeText(timeText) };
+  return {
+    path,
+    format,
+    zone: mapping.timezoneGiven ? mapping.timezone : zoneFromTimeText(timeText),
+    ...(header ? { header } : {}),
+    ...(firstJson ? { firstJson } : {}),
+  };
 }
 
+/** One line's fields by csv-parse (a header, or the first record for the zone). */
 function parseHeader(line: string, format: 'csv' | 'tsv'): string[] {
-  let header: string[] = line.split(format === 'tsv' ? '\t' : ',');
-  const reader = new CsvRecordReader(format === 'tsv' ? '\t' : ',', format !== 'tsv', (record) => {
-    if (Array.isArray(record)) header = record;
-  });
-  reader.line(line.charCodeAt(0) === 0xfeff ? line.slice(1) : line, 1);
-  return header;
+  try {
+    const rows = parseCsv(line, {
+      delimiter: format === 'tsv' ? '\t' : ',',
+      quote: format === 'tsv' ? false : '"',
+      bom: true,
+      relax_column_count: true,
+    }) as string[][];
+    return rows[0] ?? [];
+  } catch {
+    return line.replace(/^\uFEFF/, '').split(format === 'tsv' ? '\t' : ',');
+  }
 }
 
 function firstJsonObject(lines: string[]): Record<string, unknown> | undefined {
@@ -163,123 +207,238 @@ function firstJsonObject(lines: string[]): Record<string, unknown> | undefined {
   return undefined;
 }
 
-/**
- * Feeds every line/record of a file to onRecord (accepted, blank or rejected), numbered from 1.
- * Returns the number of lines read.
- */
-async function readRecords(
-  stream: Readable,
-  path: string,
-  format: Format,
-  mapping: ResolvedMapping,
-  onResult: (result: LineResult, lineNo: number) => void,
-): Promise<number> {
-  if (format === 'jsonl' || format === 'nginx') {
-    let mapLine: ((line: string) => LineResult) | undefined = format === 'nginx' ? nginxRecordMapper(mapping, path) : undefined;
-    return forEachLine(stream, (line, lineNo) => {
-      if (!mapLine) {
-        // JSON lines: the first object read names the keys.
-        let first: unknown;
-        try {
-          first = JSON.parse(line);
-        } catch {
-          first = undefined;
-        }
-        if (typeof first !== 'object' || first === null || Array.isArray(first)) {
-          onResult(line.trim() === '' ? null : { reject: 'not valid JSON' }, lineNo);
-          return;
-        }
-        mapLine = jsonRecordMapper(mapping, first as Record<string, unknown>, path);
-      }
-      onResult(mapLine(line), lineNo);
-    });
+/** Chunk size for parsing: big enough to amortise a message, small enough to keep memory flat. */
+export const defaultChunkBytes = 2 * 1024 * 1024;
+/** A .gz smaller than this is parsed in the writing thread: a worker costs more than it saves. */
+const streamWorkerMinBytes = 1024 * 1024;
+/** Old-generation heap of each parse thread: it holds a few chunks and their batches. */
+const parseWorkerHeapMb = 32;
+const parseWorkerLimits = { maxOldGenerationSizeMb: parseWorkerHeapMb, maxYoungGenerationSizeMb: 8 };
+
+function defaultParseThreads(): number {
+  return Math.max(1, Math.min(2, os.availableParallelism()));
+}
+
+/** Batches of one file in line order, and the file's hash once they are all read. */
+interface BatchSource {
+  batches: AsyncIterable<RequestBatch>;
+  diskBytes(): number;
+  diskSize: number;
+  gzip: boolean;
+  /** Valid once every batch was read. */
+  content(): { sha256: string; bytes: number };
+  close(): Promise<void>;
+}
+
+/** Parses in the writing thread (small files, dry runs, parseThreads 0). */
+function inThreadBatches(setup: ChunkSetup, chunkBytes: number): BatchSource {
+  const source = openSource(setup.path);
+  const parseChunk = makeChunkParser(setup);
+  async function* batches(): AsyncGenerator<RequestBatch> {
+    let index = 0;
+    for await (const bytes of recordChunks(source.stream, setup.format === 'csv', chunkBytes)) {
+      yield parseChunkToBatch(parseChunk, setup, bytes, index++);
+    }
   }
-  let mapFields: ((fields: string[]) => LineResult) | undefined;
-  const reader = new CsvRecordReader(format === 'tsv' ? '\t' : ',', format !== 'tsv', (record, lineNo) => {
-    if (record === null) return;
-    if (!Array.isArray(record)) {
-      onResult(record, lineNo);
-      return;
-    }
-    if (!mapFields) {
-      if (lineNo === 1 && record[0]?.charCodeAt(0) === 0xfeff) record[0] = record[0].slice(1); // BOM
-      mapFields = csvRecordMapper(mapping, record, path);
-      return;
-    }
-    onResult(mapFields(record), lineNo);
+  return {
+    batches: batches(),
+    diskBytes: source.diskBytes,
+    diskSize: source.diskSize,
+    gzip: source.gzip,
+    content: () => ({ sha256: source.sha256(), bytes: source.contentBytes() }),
+    close: async () => void source.stream.destroy(),
+  };
+}
+
+/** Lets an async generator wait for worker messages. */
+class Signal {
+  private wake: (() => void) | undefined;
+  failure: Error | undefined;
+  notify(): void {
+    const w = this.wake;
+    this.wake = undefined;
+    w?.();
+  }
+  fail(err: Error): void {
+    this.failure ??= err;
+    this.notify();
+  }
+  async wait(): Promise<void> {
+    if (this.failure) throw this.failure;
+    await new Promise<void>((resolve) => (this.wake = resolve));
+    if (this.failure) throw this.failure;
+  }
+}
+
+function workerFailure(m: { code: string; message: string }): Error {
+  return new RehearseError(m.code as RehearseError['code'], m.message);
+}
+
+function watchWorker(worker: Worker, signal: Signal, onMessage: (m: ParseWorkerMessage) => void): void {
+  worker.on('message', (m: ParseWorkerMessage) => {
+    if (m.type === 'error') signal.fail(workerFailure(m));
+    else onMessage(m);
+    signal.notify();
   });
-  const lines = await forEachLine(stream, (line, lineNo) => reader.line(line, lineNo));
-  reader.end();
-  return lines;
+  worker.on('error', (err) => signal.fail(new RehearseError('REHEARSE_INTERNAL', `ingest parse thread failed: ${err.message}`, { cause: err })));
+  worker.on('exit', (code) => {
+    if (code !== 0) signal.fail(new RehearseError('REHEARSE_INTERNAL', `ingest parse thread exited with code ${code}`));
+  });
+}
+
+/**
+ * A plain file: this thread reads it, cuts it at record boundaries and hashes it; the parse
+ * threads take chunks round robin; batches come back in any order and are yielded in file order.
+ */
+function chunkWorkerBatches(setup: ChunkSetup, chunkBytes: number, threads: number): BatchSource {
+  const source = openSource(setup.path);
+  const data: ParseWorkerData = { setup, mode: 'chunks', chunkBytes, window: 0 };
+  const workers = Array.from({ length: threads }, () => startWorker('parse-worker', data, parseWorkerLimits));
+  const signal = new Signal();
+  const done = new Map<number, RequestBatch>();
+  for (const w of workers) watchWorker(w, signal, (m) => m.type === 'batch' && done.set(m.batch.index, m.batch));
+  // Two chunks per thread in flight: one parsing, one queued, so no thread waits on this one.
+  const ahead = threads * 2;
+  async function* batches(): AsyncGenerator<RequestBatch> {
+    let sent = 0;
+    let next = 0;
+    const take = async (): Promise<RequestBatch> => {
+      while (!done.has(next)) await signal.wait();
+      const b = done.get(next)!;
+      done.delete(next++);
+      return b;
+    };
+    for await (const bytes of recordChunks(source.stream, setup.format === 'csv', chunkBytes)) {
+      if (signal.failure) throw signal.failure;
+      while (sent - next >= ahead) yield await take();
+      workers[sent % threads]!.postMessage({ index: sent++, bytes }, [bytes.buffer as ArrayBuffer]);
+    }
+    while (next < sent) yield await take();
+  }
+  return {
+    batches: batches(),
+    diskBytes: source.diskBytes,
+    diskSize: source.diskSize,
+    gzip: false,
+    content: () => ({ sha256: source.sha256(), bytes: source.contentBytes() }),
+    close: async () => {
+      source.stream.destroy();
+      await Promise.all(workers.map((w) => w.terminate()));
+    },
+  };
+}
+
+/** A .gz: one parse thread decompresses, hashes, cuts and parses while this one writes. */
+function streamWorkerBatches(setup: ChunkSetup, chunkBytes: number, diskSize: number): BatchSource {
+  const window = 3;
+  const worker = startWorker('parse-worker', { setup, mode: 'stream', chunkBytes, window } satisfies ParseWorkerData, parseWorkerLimits);
+  const signal = new Signal();
+  const queue: RequestBatch[] = [];
+  let end: { sha256: string; contentBytes: number } | undefined;
+  let diskBytes = 0;
+  watchWorker(worker, signal, (m) => {
+    if (m.type === 'batch') {
+      queue.push(m.batch);
+      diskBytes = m.diskBytes;
+    } else if (m.type === 'end') {
+      end = m;
+      diskBytes = m.diskBytes;
+    }
+  });
+  async function* batches(): AsyncGenerator<RequestBatch> {
+    for (;;) {
+      while (queue.length === 0 && !end) await signal.wait();
+      if (signal.failure) throw signal.failure;
+      const b = queue.shift();
+      if (!b) return;
+      yield b;
+      worker.postMessage('ack');
+    }
+  }
+  return {
+    batches: batches(),
+    diskBytes: () => diskBytes,
+    diskSize,
+    gzip: true,
+    content: () => ({ sha256: end!.sha256, bytes: end!.contentBytes }),
+    close: async () => void (await worker.terminate()),
+  };
+}
+
+function openBatches(setup: ChunkSetup, options: IngestOptions): BatchSource {
+  const chunkBytes = options.chunkBytes ?? defaultChunkBytes;
+  const threads = options.parseThreads ?? defaultParseThreads();
+  const diskSize = fs.statSync(setup.path).size;
+  if (threads > 0 && isGzipFile(setup.path)) {
+    return diskSize >= Math.min(streamWorkerMinBytes, chunkBytes) ? streamWorkerBatches(setup, chunkBytes, diskSize) : inThreadBatches(setup, chunkBytes);
+  }
+  return threads > 0 && diskSize >= 2 * chunkBytes ? chunkWorkerBatches(setup, chunkBytes, threads) : inThreadBatches(setup, chunkBytes);
 }
 
 const requestColumns = 11;
 const rowsPerInsert = 128;
 
-/** The request inserter: interns ids and writes compact rows, many per statement. */
+/** The request inserter: maps a batch's strings to ids rows and writes its rows, many per statement. */
 function makeRequestWriter(db: Db, ids: IdStore) {
   const sql = (rows: number): string =>
     'INSERT INTO requests (source_id, actor, start_ms, duration_ms, op, status, messages, topics, session, bytes, client) VALUES ' +
     Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
   const many = db.prepare(sql(rowsPerInsert));
   const one = db.prepare(sql(1));
-  const batch: unknown[] = [];
-  let lastTopics: string[] | undefined;
-  let lastTopicsText = '';
-  const write = (sourceId: number, r: ParsedRequest): void => {
-    let topicsText: string;
-    if (lastTopics && r.topics.length === lastTopics.length && r.topics.every((t, i) => t === lastTopics![i])) topicsText = lastTopicsText;
-    else {
-      topicsText = r.topics.map((t) => ids.id(IdKind.topic, t)).join(',');
-      lastTopics = r.topics;
-      lastTopicsText = topicsText;
-    }
-    const client = r.userAgent === undefined ? null : ids.id(IdKind.client, ids.keepIds ? r.userAgent : clientFamily(r.userAgent));
-    batch.push(
-      sourceId,
-      ids.id(IdKind.actor, r.actor),
-      r.startMs,
-      r.durationMs,
-      opCode[r.op],
-      r.status,
-      r.messages,
-      topicsText,
-      r.session === undefined ? null : ids.id(IdKind.session, r.session),
-      r.bytes ?? null,
-      client,
-    );
-    if (batch.length === rowsPerInsert * requestColumns) {
-      many.run(batch);
-      batch.length = 0;
+  const row: unknown[] = [];
+  const write = (sourceId: number, b: RequestBatch): void => {
+    const actors = b.actors.map((a) => ids.id(IdKind.actor, a));
+    const topics = b.topicLists.map((t) => (t === '' ? '' : t.split('\u0000').map((x) => ids.id(IdKind.topic, x)).join(',')));
+    const sessions = b.sessions.map((x) => ids.id(IdKind.session, x));
+    const clients = b.clients.map((x) => ids.id(IdKind.client, x));
+    for (let i = 0; i < b.count; i++) {
+      const session = b.session[i]!;
+      const client = b.client[i]!;
+      const bytes = b.bytes[i]!;
+      row.push(
+        sourceId,
+        actors[b.actor[i]!],
+        b.startMs[i],
+        b.durationMs[i],
+        b.op[i],
+        b.status[i],
+        b.messages[i],
+        topics[b.topics[i]!],
+        session < 0 ? null : sessions[session],
+        Number.isNaN(bytes) ? null : bytes,
+        client < 0 ? null : clients[client],
+      );
+      if (row.length === rowsPerInsert * requestColumns) {
+        many.run(row);
+        row.length = 0;
+      }
     }
   };
   const flush = (): void => {
-    for (let i = 0; i < batch.length; i += requestColumns) one.run(batch.slice(i, i + requestColumns));
-    batch.length = 0;
+    for (let i = 0; i < row.length; i += requestColumns) one.run(row.slice(i, i + requestColumns));
+    row.length = 0;
   };
   return { write, flush };
 }
 
 async function ingestOne(
   db: Db,
-  path: string,
-  format: Format,
-  zone: string | undefined,
+  prepared: PreparedFile,
   mapping: ResolvedMapping,
   ids: IdStore,
   options: IngestOptions,
   limit: { count?: number; percent?: number },
 ): Promise<FileSummary> {
+  const { path, format, zone } = prepared;
   const started = Date.now();
-  const source = openSource(path);
   const reasons: Record<string, number> = {};
   const examples: string[] = [];
   let accepted = 0;
   let rejected = 0;
-  let lastLine = 0;
   const requestWriter = makeRequestWriter(db, ids);
   let lastProgress = 0;
   const progressEvery = options.progressIntervalMs ?? 250;
+  const source = openBatches(chunkSetup(prepared, mapping, ids.keepIds), options);
 
   db.exec('BEGIN IMMEDIATE');
   let committed = false;
@@ -290,37 +449,40 @@ async function ingestOne(
         .prepare(`INSERT INTO sources (path, sha256, format, bytes, lines, accepted, rejected, ingested_at) VALUES (?, ?, ?, 0, 0, 0, 0, ?)`)
         .run(path, pending, format, new Date().toISOString()).lastInsertRowid,
     );
-    const lines = await readRecords(source.stream, path, format, mapping, (result, lineNo) => {
-      lastLine = lineNo;
-      if (result === null) return;
-      if ('reject' in result) {
+    // Chunks number their own lines; the lines of the chunks before make them the file's.
+    let lines = 0;
+    for await (const batch of source.batches) {
+      for (let i = 0; i < batch.rejectLines.length; i++) {
+        const lineNo = lines + batch.rejectLines[i]!;
+        const reason = batch.rejectReasons[i]!;
         rejected++;
-        reasons[result.reject] = (reasons[result.reject] ?? 0) + 1;
-        if (examples.length < maxExamples) examples.push(`${path}:${lineNo}: ${result.reject}`);
+        reasons[reason] = (reasons[reason] ?? 0) + 1;
+        if (examples.length < maxExamples) examples.push(`${path}:${lineNo}: ${reason}`);
         if (limit.count !== undefined && rejected > limit.count) {
           throw tooManyErrors(path, rejected, lineNo, reasons, examples, `--max-errors ${limit.count}`);
         }
-        return;
       }
-      accepted++;
-      requestWriter.write(sourceId, result);
-      if (options.onProgress && (accepted & 1023) === 0) {
+      requestWriter.write(sourceId, batch);
+      accepted += batch.count;
+      lines += batch.lines;
+      if (options.onProgress) {
         const now = Date.now();
         if (now - lastProgress >= progressEvery) {
           lastProgress = now;
-          options.onProgress({ file: path, bytes: source.diskBytes(), totalBytes: source.diskSize, lines: lineNo, elapsedMs: now - started });
+          options.onProgress({ file: path, bytes: source.diskBytes(), totalBytes: source.diskSize, lines, elapsedMs: now - started });
         }
       }
-    });
+    }
     requestWriter.flush();
-    const totalLines = Math.max(lines, lastLine);
+    const totalLines = lines;
     if (limit.percent !== undefined && rejected > 0 && rejected > (limit.percent / 100) * totalLines) {
       throw tooManyErrors(path, rejected, totalLines, reasons, examples, `--max-errors ${limit.percent}%`);
     }
     if (accepted === 0) {
       throw new InputError(`no usable records (${totalLines} lines, ${rejected} rejected); nothing was ingested`, { file: path });
     }
-    const sha256 = source.sha256();
+    const content = source.content();
+    const sha256 = content.sha256;
     const existing = db.prepare('SELECT id FROM sources WHERE sha256 = ?').pluck().get(sha256) as number | undefined;
     const summary: FileSummary = {
       path,
@@ -328,7 +490,7 @@ async function ingestOne(
       gzip: source.gzip,
       sha256,
       status: 'ingested',
-      bytes: source.contentBytes(),
+      bytes: content.bytes,
       lines: totalLines,
       accepted,
       rejected,
@@ -348,7 +510,7 @@ async function ingestOne(
     }
     db.prepare('UPDATE sources SET sha256 = ?, bytes = ?, lines = ?, accepted = ?, rejected = ?, rejected_reasons = ? WHERE id = ?').run(
       sha256,
-      source.contentBytes(),
+      content.bytes,
       totalLines,
       accepted,
       rejected,
@@ -361,8 +523,8 @@ async function ingestOne(
     committed = true;
     return { ...summary, elapsedMs: Date.now() - started };
   } finally {
+    await source.close();
     if (!committed) {
-      source.stream.destroy();
       if (db.inTransaction) db.exec('ROLLBACK');
       ids.reload();
     }
@@ -419,8 +581,8 @@ export async function ingestFiles(options: IngestOptions): Promise<IngestSummary
   const mapping = toMapping(options.mapping);
   const limit = parseMaxErrors(options.maxErrors);
   // Check every file before writing anything: a bad mapping or an unknown format changes nothing.
-  const prepared: Array<{ path: string; format: Format; zone: string | undefined }> = [];
-  for (const path of options.files) prepared.push({ path, ...(await prepareFile(path, mapping)) });
+  const prepared: PreparedFile[] = [];
+  for (const path of options.files) prepared.push(await prepareFile(path, mapping));
 
   const ownDb = typeof options.db === 'string';
   const db = typeof options.db === 'string' ? openDatabase(options.db) : options.db;
@@ -438,8 +600,8 @@ export async function ingestFiles(options: IngestOptions): Promise<IngestSummary
     }
     ids.setRoleOverrides(options.roleOverrides ?? []);
     try {
-      for (const { path, format, zone } of prepared) {
-        files.push(await ingestOne(db, path, format, zone, mapping, ids, options, limit));
+      for (const p of prepared) {
+        files.push(await ingestOne(db, p, mapping, ids, options, limit));
       }
     } finally {
       // Files committed before a failure still get their model.
@@ -471,28 +633,32 @@ export async function dryRun(options: { files: string[]; mapping?: string | unkn
   const want = options.lines ?? 20;
   const out: DryRunResult[] = [];
   for (const path of options.files) {
-    const { format } = await prepareFile(path, mapping);
+    const prepared = await prepareFile(path, mapping);
+    const setup = chunkSetup(prepared, mapping, true);
+    const parseChunk = makeChunkParser(setup);
     const source = openSource(path);
     const lines: DryRunLine[] = [];
-    const done = new Error('dry run has enough lines');
     try {
-      await readRecords(source.stream, path, format, mapping, (result, lineNo) => {
-        if (result === null) return;
-        lines.push('reject' in result ? { line: lineNo, reject: result.reject } : { line: lineNo, record: result });
-        if (lines.length >= want) throw done;
-      });
-    } catch (err) {
-      if (err !== done) throw err;
+      let lineBase = 0;
+      let index = 0;
+      for await (const bytes of recordChunks(source.stream, prepared.format === 'csv', 64 * 1024)) {
+        lineBase += parseChunk(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), index++ === 0, (result, line) => {
+          if (result === null || lines.length >= want) return;
+          lines.push('reject' in result ? { line: lineBase + line, reject: result.reject } : { line: lineBase + line, record: result });
+        });
+        if (lines.length >= want) break;
+      }
     } finally {
       source.stream.destroy();
     }
+    const format = prepared.format;
     out.push({ path, format, timezone: mapping.timezone, lines });
   }
   return out;
 }
 
 /** Heap of the ingest worker: live data is a few tens of MB even at 10M lines. */
-export const workerHeapMb = 160;
+export const workerHeapMb = 112;
 
 /**
  * ingestFiles in a worker thread with a bounded heap (what the CLI uses). Same options and
@@ -500,16 +666,8 @@ export const workerHeapMb = 160;
  */
 export async function ingestFilesInWorker(options: IngestOptions): Promise<IngestSummary> {
   if (typeof options.db !== 'string') throw new RehearseError('REHEARSE_INTERNAL', 'ingestFilesInWorker needs a database path');
-  const { Worker } = await import('node:worker_threads');
-  // Under vitest/tsx the sources are .ts and the worker needs tsx's loader; from dist it is plain JS.
-  const fromSource = import.meta.url.endsWith('.ts');
-  const url = new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url);
   const { onProgress, ...rest } = options;
-  const settings = { workerData: { ...rest, progress: onProgress !== undefined }, resourceLimits: { maxOldGenerationSizeMb: workerHeapMb } };
-  const worker = fromSource
-    ? // `execArgv: ['--import', 'tsx']` does not reach a worker's entry module here: register tsx first.
-      new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`, { ...settings, eval: true })
-    : new Worker(url, settings);
+  const worker = startWorker('worker', { ...rest, progress: onProgress !== undefined }, { maxOldGenerationSizeMb: workerHeapMb });
   return new Promise<IngestSummary>((resolve, reject) => {
     let settled = false;
     worker.on('message', (m: { type: string; progress?: IngestProgress; summary?: IngestSummary; error?: { code: string; message: string; exitCode: number } }) => {

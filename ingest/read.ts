@@ -1,11 +1,10 @@
 // Reading log files: transparent gunzip (by magic bytes), sha256 of the decompressed content,
-// byte counts for progress, format detection from the first bytes, and line splitting.
+// byte counts for progress, and format detection from the first bytes.
 
 import fs from 'node:fs';
 import zlib from 'node:zlib';
 import crypto from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { InputError, RehearseError } from '../core/errors.js';
 import type { Format, ResolvedMapping } from './mapping.js';
 
@@ -138,30 +137,4 @@ export function openSource(path: string): SourceStream {
     contentBytes: () => contentBytes,
     gzip,
   };
-}
-
-/**
- * Calls onLine for every line (without its newline; a final line without one included),
- * numbered from 1. Synchronous per chunk, so the consumer's work paces the read.
- */
-export async function forEachLine(stream: Readable, onLine: (line: string, lineNo: number) => void): Promise<number> {
-  let rest = '';
-  let lineNo = 0;
-  // A multi-byte character may straddle two chunks.
-  const decoder = new StringDecoder('utf8');
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const text = rest + decoder.write(chunk);
-    let from = 0;
-    let nl = text.indexOf('\n', from);
-    while (nl >= 0) {
-      const end = nl > from && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      onLine(text.slice(from, end), ++lineNo);
-      from = nl + 1;
-      nl = text.indexOf('\n', from);
-    }
-    rest = text.slice(from);
-  }
-  rest += decoder.end();
-  if (rest.length > 0) onLine(rest.endsWith('\r') ? rest.slice(0, -1) : rest, ++lineNo);
-  return lineNo;
 }

@@ -1,5 +1,6 @@
-// Runs ingestFiles in a worker thread for the CLI: a bounded V8 heap there keeps the process's
-// memory flat on 10M-line files (the parse and rebuild make garbage faster than V8 returns it).
+// Runs ingestFiles in a worker thread for the CLI: a bounded V8 heap there (and in the parse
+// threads it starts) keeps the process's memory flat on 10M-line files (writing and the rebuild
+// make garbage faster than V8 returns it).
 
 import { parentPort, workerData } from 'node:worker_threads';
 import { isRehearseError } from '../core/errors.js';

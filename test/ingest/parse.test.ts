@@ -7,7 +7,8 @@ import { MappingError, resolveMapping, parseRoleOverride } from '../../ingest/ma
 import { csvRecordMapper, nginxRecordMapper, unescapeNginx, type ParsedRequest } from '../../ingest/parse.js';
 import { dryRun } from '../../ingest/ingest.js';
 import { detectFormat } from '../../ingest/read.js';
-import { CsvRecordReader, type CsvResult } from '../../ingest/csv.js';
+import { makeChunkParser, type ChunkSetup } from '../../ingest/parse-chunk.js';
+import { countLines, recordBoundary } from '../../ingest/chunks.js';
 import { RehearseError } from '../../core/errors.js';
 import { samples } from './helpers.js';
 
@@ -163,30 +164,56 @@ describe('committed samples (docs/fixtures.md)', () => {
   });
 });
 
-describe('CSV records', () => {
-  function read(lines: string[]): Array<[number, CsvResult]> {
-    const out: Array<[number, CsvResult]> = [];
-    const r = new CsvRecordReader(',', true, (result, line) => out.push([line, result]));
-    lines.forEach((l, i) => r.line(l, i + 1));
-    r.end();
+describe('CSV records (csv-parse, chunk by chunk)', () => {
+  const mapping = resolveMapping({});
+  const setup = (header: string[]): ChunkSetup => ({ path: 'x.csv', format: 'csv', mapping, header, keepIds: true });
+  const header = 'time,actor,endpoint,topics,status';
+  const row = (i: number, ua = ''): string => `2026-09-01T08:00:${String(i % 60).padStart(2, '0')}.000Z,u${i},/publish,t${i},200${ua}`;
+
+  function read(text: string, first = true, columns = header.split(',')): Array<[number, string]> {
+    const out: Array<[number, string]> = [];
+    const parse = makeChunkParser(setup(columns));
+    const lines = parse(Buffer.from(text), first, (r, line) => out.push([line, r === null ? 'blank' : 'reject' in r ? r.reject : r.actor]));
+    out.push([lines, 'lines']);
     return out;
   }
 
-  it('joins quoted line breaks, undoubles quotes, keeps empty trailing fields', () => {
-    expect(read(['a,"b ""x"", y",c', '"multi', 'line",', ''])).toEqual([
-      [1, ['a', 'b "x", y', 'c']],
-      [2, ['multi\nline', '']],
-      [4, null],
+  it('numbers records by their first line, joins quoted line breaks, skips the header and counts bad lines', () => {
+    const cols = [...header.split(','), 'user_agent'];
+    const text = `${cols.join(',')}\n${row(1, ',"a ""b"", c"')}\n${row(2, ',"multi\nline"')}\n\n${row(3, ',"open')}\n${row(4, ',x')}\n${row(5, ',y"z')}\n${row(6, ',ok')}`;
+    expect(read(text, true, cols)).toEqual([
+      [2, 'u1'],
+      [3, 'u2'],
+      [5, 'blank'],
+      [6, 'CSV text after a closing quote'],
+      [7, 'u4'],
+      [8, 'CSV quote inside an unquoted field'],
+      [9, 'u6'],
+      [9, 'lines'],
     ]);
-    expect(read(['a,"b"c'])).toEqual([[1, { reject: 'CSV text after a closing quote' }]]);
   });
 
-  it('a stray quote swallows at most 100 lines, which are then read afresh', () => {
-    const lines = ['a,"unterminated', ...Array.from({ length: 150 }, (_, i) => `x${i},y`)];
-    const out = read(lines);
-    expect(out[0]).toEqual([1, { reject: 'CSV quote not closed' }]);
-    expect(out.slice(1).map(([line]) => line)).toEqual(Array.from({ length: 150 }, (_, i) => i + 2));
-    expect(out[150]).toEqual([151, ['x149', 'y']]);
+  it('a quote left open costs its own line only: the lines it swallowed are read afresh', () => {
+    const lines = [`${row(0)},"unterminated`, ...Array.from({ length: 150 }, (_, i) => row(i + 1))];
+    const out = read(lines.join('\n') + '\n', false);
+    expect(out[0]).toEqual([1, 'CSV quote not closed']);
+    const rest = out.slice(1, -1);
+    // The quote reached the end of the chunk: one rejected line, the others parsed.
+    expect(rest.map(([line]) => line)).toEqual(Array.from({ length: 150 }, (_, i) => i + 2));
+    expect(rest.every(([, what]) => what.startsWith('u'))).toBe(true);
+    expect(out.at(-1)).toEqual([151, 'lines']);
+  });
+
+  it('chunk boundaries fall on newlines outside quotes, also for a quoted line break near the end', () => {
+    const text = Buffer.from('a,b\nc,"d\ne"\nf,g\nh,"i\nj');
+    expect(recordBoundary(text, true)).toBe(text.indexOf('h,'));
+    expect(recordBoundary(Buffer.from('a,"b\nc"\n'), true)).toBe(8);
+    expect(recordBoundary(Buffer.from('no newline'), true)).toBe(-1);
+    expect(recordBoundary(Buffer.from('a\tb"\nc\td'), false)).toBe(5);
+    // A stray quote in the back half cannot stop a chunk from ending.
+    const stray = Buffer.from(`${'x,y\n'.repeat(10)}"stray\n${'x,y\n'.repeat(10)}`);
+    expect(recordBoundary(stray, true)).toBe(stray.length);
+    expect(countLines(Buffer.from('a\nb'))).toBe(2);
+    expect(countLines(Buffer.from('a\nb\n'))).toBe(2);
   });
 });
-
