@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseDuration } from '../core/duration.js';
-import type { PlanEvent } from '../replay/plan-types.js';
+import { benchPlan } from './bench-plan.js';
 import { startReplay, type ReplayTick } from '../replay/runner.js';
 
 interface Args {
@@ -68,32 +68,6 @@ function parseArgs(argv: string[]): Args {
 
 // ---- the rehearse side (a child process running this file with --as-rehearse) ----------------
 
-/** bench/replay.ts's plan: classes of 24 learners and a proctor, joins spread over the ramp. */
-function* benchPlan(users: number, a: Args): Generator<PlanEvent> {
-  const perClass = 25;
-  const classes = Math.ceil(users / perClass);
-  const endMs = a.rampMs + a.steadyMs;
-  const events: PlanEvent[] = [];
-  let made = 0;
-  for (let c = 0; c < classes && made < users; c++) {
-    const joinAt = (c / classes) * a.rampMs;
-    const roster: string[] = [];
-    for (let i = 0; i < perClass - 1 && made + 1 + roster.length < users; i++) roster.push(`c${c}.l${i}`);
-    events.push({ kind: 'proctorJoin', atMs: joinAt, proctor: `c${c}.p`, classId: `c${c}`, roster });
-    made += 1 + roster.length;
-    roster.forEach((learner, i) => {
-      events.push({ kind: 'learnerJoin', atMs: joinAt + 1, learner, classId: `c${c}` });
-      for (let t = joinAt + 1 + ((i * 7919 + c * 104729) % a.publishEveryMs); t < endMs; t += a.publishEveryMs) {
-        events.push({ kind: 'publish', atMs: t, learner, messages: 1 });
-      }
-    });
-    for (let t = joinAt + a.controlEveryMs; t < endMs; t += a.controlEveryMs) {
-      events.push({ kind: 'control', atMs: t, proctor: `c${c}.p`, targets: [roster[(t / a.controlEveryMs) % roster.length | 0]!] });
-    }
-  }
-  events.sort((x, y) => x.atMs - y.atMs);
-  yield* events;
-}
 
 interface Resettable {
   reset(): void;
