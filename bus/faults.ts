@@ -130,7 +130,16 @@ export class FaultInjector {
 
   /** True when `sinceStartMs` falls inside a stall window. */
   stalled(sinceStartMs: number): boolean {
-    return (this.config.stalls ?? []).some((w) => sinceStartMs >= w.startMs && sinceStartMs < w.endMs);
+    return this.stallRemainingMs(sinceStartMs) > 0;
+  }
+
+  /** How long the stall window containing `sinceStartMs` still lasts; 0 outside every window. */
+  stallRemainingMs(sinceStartMs: number): number {
+    let remaining = 0;
+    for (const w of this.config.stalls ?? []) {
+      if (sinceStartMs >= w.startMs && sinceStartMs < w.endMs) remaining = Math.max(remaining, w.endMs - sinceStartMs);
+    }
+    return remaining;
   }
 }
 

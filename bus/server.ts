@@ -108,12 +108,6 @@ class Bus {
     const sweep = setInterval(() => this.sweep(), sweepIntervalMs);
     sweep.unref();
     this.timers.add(sweep);
-    for (const w of this.opts.faults.stalls ?? []) {
-      // Requests stalled in a window are cut off when it ends: the client sees a dropped connection.
-      const t = setTimeout(() => this.releaseStalled(), Math.max(0, w.endMs - (this.clock.monoMs() - this.startMs)));
-      t.unref();
-      this.timers.add(t);
-    }
     const port = (this.server.address() as AddressInfo).port;
     const host = this.opts.host.includes(':') ? `[${this.opts.host}]` : this.opts.host;
     return { url: `http://${host}:${port}`, close: () => this.close(), stats: () => this.stats() };
@@ -143,11 +137,20 @@ class Bus {
     const isPublish = path === '/v1/events/publish';
     if (isPublish || path === '/v1/events/subscribe') {
       if (req.method !== 'POST') return this.methodNotAllowed(req, res, 'POST');
-      if (this.faults.stalled(this.clock.monoMs() - this.startMs)) {
+      const stallMs = this.faults.stallRemainingMs(this.clock.monoMs() - this.startMs);
+      if (stallMs > 0) {
         this.counters.faults.stall++;
         req.resume();
         this.stalled.add(res);
-        res.on('close', () => this.stalled.delete(res));
+        // Each stalled request is cut off when its window ends (the client sees a dropped
+        // connection). A timer per request, not one per window: a request that arrives just as a
+        // window's timer fires must not be left hanging forever.
+        const cut = setTimeout(() => res.socket?.destroy(), Math.ceil(stallMs) + 1);
+        cut.unref();
+        res.on('close', () => {
+          clearTimeout(cut);
+          this.stalled.delete(res);
+        });
         return;
       }
       this.readBody(req, res, (text) => (isPublish ? this.publish(res, text) : this.subscribe(res, text)));

@@ -6,16 +6,16 @@ import type { PlanMinute, PlanSummary } from '../plan-types.js';
 import type { Plan } from '../plan.js';
 
 /**
- * The generator estimate's inputs. cpuMicrosPerRequest is a documented placeholder until the
- * runtime measures it on this machine (bench/replay); the others are conservative round numbers.
+ * The generator estimate's inputs, measured by bench/replay.ts on a 2-core machine (BENCHMARKS.md:
+ * 1.4-2.0 CPU-seconds per 10,000 requests, ~60 KB RSS per virtual user at 10,000 users).
  */
 export const estimateAssumptions = {
   /** Generator CPU per HTTP request (publish, control or poll), including delivery checks. */
-  cpuMicrosPerRequest: 150,
+  cpuMicrosPerRequest: 180,
   /** A short request (publish/control) holds a connection this long, besides the long-polls. */
   shortRequestMs: 100,
   /** Generator memory per concurrent virtual user, and the process baseline. */
-  kbPerVirtualUser: 16,
+  kbPerVirtualUser: 60,
   baseMemoryMb: 80,
 } as const;
 
