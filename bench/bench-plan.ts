@@ -1,6 +1,7 @@
 // The synthetic plan both generator benchmarks replay (bench/replay.ts, bench/generator-vs-locust.ts):
 // the same scenario the Locust file in bench/locust/ implements.
 import type { PlanEvent } from '../replay/plan-types.js';
+import type { benchFlags, FlagSpec } from './args.js';
 
 export interface BenchPlanShape {
   rampMs: number;
@@ -10,6 +11,25 @@ export interface BenchPlanShape {
 }
 
 /** Classes of 24 learners and a proctor; joins spread over the ramp; no one leaves before the end. */
+/** The flags both generator benchmarks take for the plan's shape. */
+export const planShapeFlags = {
+  ramp: { type: 'string', default: '20s' },
+  steady: { type: 'string', default: '30s' },
+  'publish-every': { type: 'string', default: '10s' },
+  'control-every': { type: 'string', default: '30s' },
+  repeat: { type: 'string', default: '1' },
+} satisfies FlagSpec;
+
+export function readPlanShape(f: ReturnType<typeof benchFlags<typeof planShapeFlags>>): BenchPlanShape & { repeat: number } {
+  return {
+    rampMs: f.ms('ramp'),
+    steadyMs: f.ms('steady'),
+    publishEveryMs: f.ms('publish-every'),
+    controlEveryMs: f.ms('control-every'),
+    repeat: f.number('repeat'),
+  };
+}
+
 export function* benchPlan(vus: number, a: BenchPlanShape): Generator<PlanEvent> {
   const perClass = 25;
   const classes = Math.ceil(vus / perClass);

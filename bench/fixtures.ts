@@ -7,10 +7,11 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateSchoolDay, schoolDayPresets, type SchoolDayOptions } from '../fixtures/school-day.js';
 import { writeSchoolDay, type WriteDayOptions } from '../fixtures/write-day.js';
+import { benchFlags } from './args.js';
 
-const args = process.argv.slice(2);
-const runs = Number(args[args.indexOf('--runs') + 1] ?? 3) || 3;
-const big = args.includes('--big');
+const flags = benchFlags({ runs: { type: 'string', default: '3' }, big: { type: 'boolean', default: false } });
+const runs = flags.number('runs');
+const big = flags.flag('big');
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -56,7 +57,7 @@ async function timeWrite(name: string, opts: Partial<SchoolDayOptions>, w: Write
   report({ case: name, lines, seconds: median(times) });
 }
 
-console.log(`$ npx tsx bench/fixtures.ts ${args.join(' ')}`.trimEnd());
+console.log(`$ npx tsx bench/fixtures.ts ${process.argv.slice(2).join(' ')}`.trimEnd());
 console.log(`node ${process.version}, ${cpus().length} cores, load average at start ${loadavg().map((x) => x.toFixed(1)).join(' ')}, ${runs} runs (median)`);
 timeGenerate('generate small', schoolDayPresets.small);
 timeGenerate('generate day', schoolDayPresets.day);

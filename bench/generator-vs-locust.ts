@@ -13,8 +13,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDuration } from '../core/duration.js';
-import { benchPlan } from './bench-plan.js';
+import { benchFlags } from './args.js';
+import { benchPlan, planShapeFlags, readPlanShape } from './bench-plan.js';
 import { startReplay, type ReplayTick } from '../replay/runner.js';
 
 interface Args {
@@ -34,32 +34,37 @@ interface Args {
   gcStats: boolean;
   /** Tuning beyond stock Locust: gc.freeze() once every user is spawned. */
   gcFreeze: boolean;
+  /** Set in the child process that runs rehearse's side: its number of users. */
+  asRehearse: number | undefined;
+  target: string;
 }
 
-function parseArgs(argv: string[]): Args {
-  const get = (name: string, fallback: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-  };
-  const ms = (name: string, fallback: string): number => {
-    const v = parseDuration(get(name, fallback));
-    if (v === null) throw new Error(`--${name}: not a duration`);
-    return v;
-  };
-  const a: Args = {
-    users: get('users', '2000,5000').split(',').map(Number),
-    rampMs: ms('ramp', '20s'),
-    steadyMs: ms('steady', '30s'),
-    publishEveryMs: ms('publish-every', '10s'),
-    controlEveryMs: ms('control-every', '30s'),
-    repeat: Number(get('repeat', '1')),
+function readArgs(): Args {
+  const f = benchFlags({
+    ...planShapeFlags,
+    users: { type: 'string', default: '2000,5000' },
     // Debian's python (python3-locust lives in its dist-packages), not a pyenv shim.
-    python: get('python', '/usr/bin/python3'),
-    locustPool: get('locust-pool', 'shared') === 'per-user' ? 'per-user' : 'shared',
-    gcStats: argv.includes('--locust-gc-stats'),
-    gcFreeze: argv.includes('--locust-gc-freeze'),
-    locustUser: get('locust-user', 'fast') === 'http' ? 'http' : 'fast',
-    tools: get('tools', 'locust,rehearse').split(',').filter((t): t is 'locust' | 'rehearse' => t === 'locust' || t === 'rehearse'),
+    python: { type: 'string', default: '/usr/bin/python3' },
+    'locust-pool': { type: 'string', default: 'shared' },
+    'locust-user': { type: 'string', default: 'fast' },
+    'locust-gc-stats': { type: 'boolean', default: false },
+    'locust-gc-freeze': { type: 'boolean', default: false },
+    tools: { type: 'string', default: 'locust,rehearse' },
+    // Internal: how the bench runs rehearse's side in a child process of its own.
+    'as-rehearse': { type: 'string' },
+    target: { type: 'string' },
+  });
+  const a: Args = {
+    users: f.numbers('users'),
+    ...readPlanShape(f),
+    python: f.text('python'),
+    locustPool: f.text('locust-pool') === 'per-user' ? 'per-user' : 'shared',
+    gcStats: f.flag('locust-gc-stats'),
+    gcFreeze: f.flag('locust-gc-freeze'),
+    locustUser: f.text('locust-user') === 'http' ? 'http' : 'fast',
+    tools: f.text('tools').split(',').filter((t): t is 'locust' | 'rehearse' => t === 'locust' || t === 'rehearse'),
+    asRehearse: f.values['as-rehearse'] === undefined ? undefined : f.number('as-rehearse'),
+    target: f.text('target'),
   };
   if (a.users.some((n) => !Number.isInteger(n) || n < 25)) throw new Error('--users: integers >= 25, comma-separated');
   if (a.steadyMs < 10_000) throw new Error('--steady: at least 10s (the window drops 3 s after the ramp and 2 s before the end)');
@@ -452,15 +457,12 @@ function printMedians(rows: Measured[], sizes: number[]): void {
   }
 }
 
-const argv = process.argv.slice(2);
-const args = parseArgs(argv);
-const asRehearse = argv.indexOf('--as-rehearse');
-if (asRehearse >= 0) {
-  const target = argv[argv.indexOf('--target') + 1];
-  if (!target) throw new Error('--as-rehearse needs --target');
-  await runRehearseChild(Number(argv[asRehearse + 1]), target, args);
+const args = readArgs();
+if (args.asRehearse !== undefined) {
+  if (!args.target) throw new Error('--as-rehearse needs --target');
+  await runRehearseChild(args.asRehearse, args.target, args);
 } else {
-  console.log(`command: node dist/bench/generator-vs-locust.js ${argv.join(' ')}`.trim());
+  console.log(`command: node dist/bench/generator-vs-locust.js ${process.argv.slice(2).join(' ')}`.trim());
   const version = (() => {
     try {
       return execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'python3-locust']).toString();

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSchoolDay } from '../fixtures/write-day.js';
 import { schoolDayPresets } from '../fixtures/school-day.js';
+import { benchFlags } from './args.js';
 
 interface Args {
   lines: number[];
@@ -21,18 +22,14 @@ interface Args {
   gz: boolean;
 }
 
-function parseArgs(argv: string[]): Args {
-  const args: Args = { lines: [1_000_000, 10_000_000], runs: 3, dir: path.join(os.tmpdir(), 'rehearse-bench-ingest'), gz: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = argv[i + 1];
-    if (a === '--lines' && v) (args.lines = v.split(',').map((x) => Number(x.replaceAll('_', '')))), i++;
-    else if (a === '--runs' && v) (args.runs = Number(v)), i++;
-    else if (a === '--dir' && v) (args.dir = v), i++;
-    else if (a === '--gz') args.gz = true;
-    else throw new Error(`unknown argument ${a}`);
-  }
-  return args;
+function readArgs(): Args {
+  const f = benchFlags({
+    lines: { type: 'string', default: '1000000,10000000' },
+    runs: { type: 'string', default: '3' },
+    dir: { type: 'string', default: path.join(os.tmpdir(), 'rehearse-bench-ingest') },
+    gz: { type: 'boolean', default: false },
+  });
+  return { lines: f.numbers('lines'), runs: f.number('runs'), dir: f.text('dir'), gz: f.flag('gz') };
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -75,7 +72,7 @@ async function dayFile(dir: string, lines: number, gz: boolean): Promise<string>
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = readArgs();
   if (!fs.existsSync(cliBin)) throw new Error(`${cliBin} is missing: run npm run build first`);
   fs.mkdirSync(args.dir, { recursive: true });
   const rows: string[] = [];

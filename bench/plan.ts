@@ -6,16 +6,19 @@
 import { createPlan, resolvePlanOptions, summarizePlan } from '../replay/plan.js';
 import type { PlanMode } from '../replay/plan-types.js';
 import { syntheticModel } from '../fixtures/synthetic-model.js';
+import { benchFlags } from './args.js';
 
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const classes = arg('classes', 400);
-const scale = arg('scale', 10);
-const runs = arg('runs', 3);
-// The dry run enumerates the same events plus bookkeeping; fewer runs keep the bench short.
-const dryRuns = arg('dry-runs', 1);
+const flags = benchFlags({
+  classes: { type: 'string', default: '400' },
+  scale: { type: 'string', default: '10' },
+  runs: { type: 'string', default: '3' },
+  // The dry run enumerates the same events plus bookkeeping; fewer runs keep the bench short.
+  'dry-runs': { type: 'string', default: '1' },
+});
+const classes = flags.number('classes');
+const scale = flags.number('scale');
+const runs = flags.number('runs');
+const dryRuns = flags.number('dry-runs');
 const gc = (globalThis as { gc?: () => void }).gc;
 const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
 const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;

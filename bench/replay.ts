@@ -6,8 +6,8 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { parseDuration } from '../core/duration.js';
-import { benchPlan } from './bench-plan.js';
+import { benchFlags } from './args.js';
+import { benchPlan, planShapeFlags, readPlanShape } from './bench-plan.js';
 import { startReplay, type ReplayTick } from '../replay/runner.js';
 
 interface Args {
@@ -19,24 +19,9 @@ interface Args {
   repeat: number;
 }
 
-function parseArgs(argv: string[]): Args {
-  const get = (name: string, fallback: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : fallback;
-  };
-  const ms = (name: string, fallback: string): number => {
-    const v = parseDuration(get(name, fallback));
-    if (v === null) throw new Error(`--${name}: not a duration`);
-    return v;
-  };
-  return {
-    vus: get('vus', '2000,5000,10000,15000,18000').split(',').map(Number),
-    rampMs: ms('ramp', '20s'),
-    steadyMs: ms('steady', '30s'),
-    publishEveryMs: ms('publish-every', '10s'),
-    controlEveryMs: ms('control-every', '30s'),
-    repeat: Number(get('repeat', '1')),
-  };
+function readArgs(): Args {
+  const f = benchFlags({ ...planShapeFlags, vus: { type: 'string', default: '2000,5000,10000,15000,18000' } });
+  return { vus: f.numbers('vus'), ...readPlanShape(f) };
 }
 
 async function startBusProcess(): Promise<{ url: string; child: ChildProcess }> {
@@ -138,7 +123,7 @@ async function measure(vus: number, a: Args): Promise<Row> {
   }
 }
 
-const args = parseArgs(process.argv.slice(2));
+const args = readArgs();
 console.log(`command: npx tsx bench/replay.ts ${process.argv.slice(2).join(' ')}`.trim());
 console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores, ramp ${args.rampMs} ms, steady ${args.steadyMs} ms, publish every ${args.publishEveryMs} ms per learner, control every ${args.controlEveryMs} ms per proctor`);
 const rows: Row[] = [];
