@@ -210,6 +210,20 @@ async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'
   clearTimeout(timer);
 }
 
+/** CPU and memory of one tool's process over the steady window, the same way for both tools. */
+function processFigures(w: Awaited<ReturnType<typeof measureWindow>>, users: number) {
+  return {
+    rampS: w.rampS,
+    cpuCores: w.cpuCores,
+    busCpuCores: w.busCpuCores,
+    rssMb: w.rssKb / 1024,
+    peakRssMb: w.hwmKb / 1024,
+    baselineRssMb: w.baselineKb / 1024,
+    kbPerUser: w.rssKb / users,
+    marginalKbPerUser: (w.rssKb - w.baselineKb) / users,
+  };
+}
+
 interface Measured {
   tool: 'locust' | 'rehearse';
   users: number;
@@ -318,14 +332,7 @@ async function measureLocust(users: number, a: Args, dir: string): Promise<Measu
         tool: 'locust',
         users,
         load,
-        rampS: w.rampS,
-        cpuCores: w.cpuCores,
-        busCpuCores: w.busCpuCores,
-        rssMb: w.rssKb / 1024,
-        peakRssMb: w.hwmKb / 1024,
-        baselineRssMb: w.baselineKb / 1024,
-        kbPerUser: w.rssKb / users,
-        marginalKbPerUser: (w.rssKb - w.baselineKb) / users,
+        ...processFigures(w, users),
         deliveryP50: delivery?.p50 ?? Number.NaN,
         deliveryP95: delivery?.p95 ?? Number.NaN,
         deliveryP99: delivery?.p99 ?? Number.NaN,
@@ -396,14 +403,7 @@ async function measureRehearse(users: number, a: Args): Promise<Measured> {
         tool: 'rehearse',
         users,
         load,
-        rampS: w.rampS,
-        cpuCores: w.cpuCores,
-        busCpuCores: w.busCpuCores,
-        rssMb: w.rssKb / 1024,
-        peakRssMb: w.hwmKb / 1024,
-        baselineRssMb: w.baselineKb / 1024,
-        kbPerUser: w.rssKb / users,
-        marginalKbPerUser: (w.rssKb - w.baselineKb) / users,
+        ...processFigures(w, users),
         deliveryP50: r.deliveryP50,
         deliveryP95: r.deliveryP95,
         deliveryP99: r.deliveryP99,
