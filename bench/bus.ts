@@ -11,6 +11,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Pool } from 'undici';
 import { startBus } from '../bus/index.js';
+import { median } from '../stats/quantile.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -275,12 +276,6 @@ async function benchThroughput() {
     busCpu: (cpu1 - cpu0) / s,
     errors: done.errors,
   };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 async function roleMain(): Promise<void> {

@@ -8,15 +8,11 @@ import { join } from 'node:path';
 import { generateSchoolDay, schoolDayPresets, type SchoolDayOptions } from '../fixtures/school-day.js';
 import { writeSchoolDay, type WriteDayOptions } from '../fixtures/write-day.js';
 import { benchFlags } from './args.js';
+import { median } from '../stats/quantile.js';
 
 const flags = benchFlags({ runs: { type: 'string', default: '3' }, big: { type: 'boolean', default: false } });
 const runs = flags.number('runs');
 const big = flags.flag('big');
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 interface Row {
   case: string;

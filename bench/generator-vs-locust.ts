@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { benchFlags } from './args.js';
 import { benchPlan, planShapeFlags, readPlanShape } from './bench-plan.js';
 import { startReplay, type ReplayTick } from '../replay/runner.js';
+import { median } from '../stats/quantile.js';
 
 interface Args {
   users: number[];
@@ -72,7 +73,6 @@ function readArgs(): Args {
 }
 
 // ---- the rehearse side (a child process running this file with --as-rehearse) ----------------
-
 
 interface Resettable {
   reset(): void;
@@ -160,13 +160,6 @@ function memoryKb(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-function median(xs: number[]): number {
-  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return Number.NaN;
-  const mid = s.length >> 1;
-  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { writeSchoolDay } from '../fixtures/write-day.js';
 import { schoolDayPresets } from '../fixtures/school-day.js';
 import { benchFlags } from './args.js';
+import { median } from '../stats/quantile.js';
 
 interface Args {
   lines: number[];
@@ -50,12 +51,6 @@ function timed(cmd: string, args: string[]): Timed {
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
   const last = r.stderr.trim().split('\n').pop()!.split(' ').map(Number);
   return { wallS: last[0]!, cpuS: last[1]! + last[2]!, rssMB: last[3]! / 1024, stdout: r.stdout };
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 async function dayFile(dir: string, lines: number, gz: boolean): Promise<string> {

@@ -7,6 +7,7 @@ import { createPlan, resolvePlanOptions, summarizePlan } from '../replay/plan.js
 import type { PlanMode } from '../replay/plan-types.js';
 import { syntheticModel } from '../fixtures/synthetic-model.js';
 import { benchFlags } from './args.js';
+import { median } from '../stats/quantile.js';
 
 const flags = benchFlags({
   classes: { type: 'string', default: '400' },
@@ -21,7 +22,6 @@ const runs = flags.number('runs');
 const dryRuns = flags.number('dry-runs');
 const gc = (globalThis as { gc?: () => void }).gc;
 const mb = (bytes: number): string => (bytes / 1024 / 1024).toFixed(0);
-const median = (v: number[]): number => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
 
 console.log(`command: npx tsx bench/plan.ts --classes ${classes} --scale ${scale} --runs ${runs} --dry-runs ${dryRuns}  (node ${process.version}, gc ${gc ? 'exposed' : 'not exposed'})`);
 const model = syntheticModel({ classes, seed: 1 });

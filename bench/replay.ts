@@ -9,6 +9,7 @@ import path from 'node:path';
 import { benchFlags } from './args.js';
 import { benchPlan, planShapeFlags, readPlanShape } from './bench-plan.js';
 import { startReplay, type ReplayTick } from '../replay/runner.js';
+import { median } from '../stats/quantile.js';
 
 interface Args {
   vus: number[];
@@ -53,11 +54,6 @@ interface Row {
   errors: number;
   delivered: string;
   rssMb: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length === 0 ? Number.NaN : s[Math.floor((s.length - 1) / 2)]!;
 }
 
 async function measure(vus: number, a: Args): Promise<Row> {

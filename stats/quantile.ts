@@ -28,6 +28,11 @@ export function sortedCopy(values: ArrayLike<number>): Float64Array {
   return out;
 }
 
+/** Median of the finite values (NaN when there are none); the mean of the two middle ones for an even count. */
+export function median(values: readonly number[]): number {
+  return quantileSorted(sortedCopy(values.filter((x) => Number.isFinite(x))), 0.5);
+}
+
 export function summarize(values: ArrayLike<number>, alreadySorted = false): Summary {
   const sorted = alreadySorted ? values : sortedCopy(values);
   const n = sorted.length;

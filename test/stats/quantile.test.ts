@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { quantileSorted, summarize } from '../../stats/quantile.js';
+import { median, quantileSorted, summarize } from '../../stats/quantile.js';
 
 describe('quantiles', () => {
   it('interpolates between order statistics', () => {
@@ -16,5 +16,15 @@ describe('quantiles', () => {
     const s = summarize(values);
     expect(values).toEqual([5, 1, 4, 2, 3]);
     expect(s).toMatchObject({ count: 5, mean: 3, p50: 3, max: 5 });
+  });
+});
+
+describe('median', () => {
+  it('takes the middle value, the mean of the two middle ones for an even count, and ignores NaN', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([5, Number.NaN, 1, 3])).toBe(3);
+    expect(median([Number.NaN])).toBeNaN();
+    expect(median([])).toBeNaN();
   });
 });
