@@ -6,11 +6,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Dispatcher } from 'undici';
 import { RehearseError, UsageError } from '../../core/errors.js';
-import { TargetHttp } from './http.js';
+import { header, statusFailure, TargetHttp, unreadable } from './http.js';
+import { decodePayload, encodePayload, payloadValue } from './payload.js';
 import { v1Protocol } from './v1.js';
 import type { Target, TargetContext, TargetFactory, TraceStep } from './types.js';
 
-export type { Target, TargetSession, TargetFactory, TargetContext, OutgoingMessage, ReceivedMessage, PollOutcome, PublishOutcome, OpenOutcome, Failure, TraceStep } from './types.js';
+export type { Target, TargetSession, TargetFactory, TargetContext, TargetHelpers, OutgoingMessage, ReceivedMessage, PollOutcome, PublishOutcome, OpenOutcome, Failure, TraceStep } from './types.js';
 
 const builtins: Record<string, TargetFactory> = {
   v1: v1Protocol,
@@ -80,6 +81,7 @@ export async function createTarget(spec: TargetSpec): Promise<Target> {
     publishConnections: spec.publishConnections,
     options,
     http,
+    helpers: { encodePayload, payloadValue, decodePayload, statusFailure, unreadable, header },
     ...(spec.dispatcher ? { dispatcher: spec.dispatcher } : {}),
     ...(spec.trace ? { trace: spec.trace } : {}),
   };

@@ -6,7 +6,7 @@
 // work on buses that assign their own ids, and a bus that rewrites bodies is caught, not trusted.
 
 import type { Dispatcher } from 'undici';
-import type { TargetHttp } from './http.js';
+import type { HttpAnswer, TargetHttp } from './http.js';
 
 /** A message as rehearse publishes it. The target maps `topic` to its own channel name. */
 export interface OutgoingMessage {
@@ -123,6 +123,19 @@ export interface TargetContext {
   trace?: (step: TraceStep) => void;
   /** The shared HTTP layer built from the fields above (modules use it too). */
   http: TargetHttp;
+  /** The shared pieces a protocol needs, so a user's module never imports rehearse's files by path. */
+  helpers: TargetHelpers;
+}
+
+export interface TargetHelpers {
+  encodePayload(m: OutgoingMessage): string;
+  payloadValue(m: OutgoingMessage): { id: number; topic: string; sentMs: number; from: string };
+  decodePayload(value: unknown, deliveredOn?: string): ReceivedMessage | undefined;
+  /** The shared status policy: 5xx, 408, 429 retry; other 4xx fatal. */
+  statusFailure(a: HttpAnswer, what: string): Failure;
+  /** A success status whose body cannot be understood: fatal. */
+  unreadable(a: HttpAnswer, what: string): Failure;
+  header(a: HttpAnswer, name: string): string | undefined;
 }
 
 /** What a protocol module exports (built-ins and user `.mjs` files alike). */
