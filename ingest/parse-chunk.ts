@@ -4,6 +4,7 @@
 // csv-parse; JSON lines and nginx logs are one record per line. Pure: no I/O.
 
 import { parse as parseCsv, type CsvError, type InfoRecord, type Options as CsvOptions } from 'csv-parse/sync';
+import { InputError } from '../core/errors.js';
 import { countLines } from './chunks.js';
 import { clientFamily } from './ids.js';
 import type { Format, ResolvedMapping } from './mapping.js';
@@ -28,8 +29,11 @@ const csvReasons: Record<string, string> = {
   CSV_QUOTE_NOT_CLOSED: 'CSV quote not closed',
   INVALID_OPENING_QUOTE: 'CSV quote inside an unquoted field',
   CSV_INVALID_CLOSING_QUOTE: 'CSV text after a closing quote',
-  CSV_MAX_RECORD_SIZE: 'CSV record too long',
+  CSV_MAX_RECORD_SIZE: 'CSV record too long (over 1 MiB)',
 };
+
+/** One stray quote must not swallow megabytes before csv-parse notices. */
+const maxRecordBytes = 1 << 20;
 
 /** Thrown from csv-parse's on_skip to stop it; never escapes. */
 const resume = new Error('resume parsing on the next line');
@@ -51,8 +55,7 @@ export function makeChunkParser(setup: ChunkSetup): (bytes: Buffer, first: boole
         bom: first,
         relax_column_count: true,
         skip_records_with_error: true,
-        // One stray quote must not swallow megabytes before csv-parse notices.
-        max_record_size: 1 << 20,
+        max_record_size: maxRecordBytes,
         on_record: (record: string[], context: InfoRecord) => {
           const start = prevEnd + 1;
           prevEnd = context.lines;
@@ -70,6 +73,13 @@ export function makeChunkParser(setup: ChunkSetup): (bytes: Buffer, first: boole
           const start = prevEnd + 1;
           prevEnd = end;
           sink({ reject: csvReasons[err?.code ?? ''] ?? `CSV error (${err?.code ?? 'unknown'})` }, start + lineOffset);
+          if (err?.code === 'CSV_MAX_RECORD_SIZE') {
+            // csv-parse returns from its whole parse on this error even when told to skip
+            // records with errors: everything after it was dropped. The oversized record ends
+            // at the end of the line where it overflowed; read afresh from the next one.
+            resumeAt = end;
+            throw resume;
+          }
           if (end > start) {
             // A quote left open swallowed the lines after the record's first, and csv-parse's
             // quote state is off from here: stop, and read the rest afresh from the next line.
@@ -84,6 +94,16 @@ export function makeChunkParser(setup: ChunkSetup): (bytes: Buffer, first: boole
       } catch (err) {
         if (err !== resume) throw err;
         parseText(bytesFrom(text, resumeAt + 1), false, lineOffset + resumeAt, sink);
+        return;
+      }
+      // Never lose records without a word: if csv-parse stopped before the text's last
+      // non-blank line, that is a parser state we do not know, and ingest must fail loudly.
+      const lastLine = lastContentLine(text);
+      if (prevEnd < lastLine) {
+        throw new InputError(`csv-parse stopped reading at line ${prevEnd + lineOffset + 1} without an error; nothing from this file was ingested. Please report it.`, {
+          file: path,
+          code: 'REHEARSE_INTERNAL',
+        });
       }
     };
     const fastOptions: CsvOptions = {
@@ -91,7 +111,7 @@ export function makeChunkParser(setup: ChunkSetup): (bytes: Buffer, first: boole
       quote: quotes ? '"' : false,
       relax_column_count: true,
       skip_records_with_error: true,
-      max_record_size: 1 << 20,
+      max_record_size: maxRecordBytes,
     };
     return (bytes, first, sink) => {
       const lines = countLines(bytes);
@@ -145,6 +165,14 @@ export function makeChunkParser(setup: ChunkSetup): (bytes: Buffer, first: boole
     }
     return lineNo;
   };
+}
+
+/** The 1-based number of the last line of `bytes` holding anything but blanks (0: none). */
+function lastContentLine(bytes: Buffer): number {
+  let end = bytes.length;
+  while (end > 0 && (bytes[end - 1] === 10 || bytes[end - 1] === 13 || bytes[end - 1] === 32 || bytes[end - 1] === 9)) end--;
+  if (end === 0) return 0;
+  return countLines(bytes.subarray(0, end));
 }
 
 /** `bytes` from the start of line `from` (1-based). */
