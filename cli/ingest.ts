@@ -13,6 +13,7 @@ interface IngestFlags {
   mapping?: string;
   force?: boolean;
   keepIds?: boolean;
+  keyFile?: string;
   maxErrors?: string;
   dryRun?: boolean;
   lines: string;
@@ -79,6 +80,7 @@ export function addIngestCommand(program: Command, ctx: CommandContext): Command
     .option('--mapping <file.json>', 'how the logs map to canonical fields (docs/mapping.md); not needed for rehearse\'s own CSV')
     .option('--force', 're-ingest files whose content was ingested before')
     .option('--keep-ids', 'store actor, session and topic ids as they are instead of keyed pseudonyms')
+    .option('--key-file <file>', 'the pseudonym key, kept outside the database (default: $REHEARSE_PSEUDONYM_KEY, else ~/.config/rehearse/pseudonym.key, created with mode 0600)')
     .option('--max-errors <n|p%>', 'rejected lines allowed per file before it is aborted', '1%')
     .option('--role-override <role=regex>', 'assign a role by actor id: proctor=<regex> or learner=<regex> (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--dry-run', 'parse the first lines with the mapping and show each record; write nothing')
@@ -103,6 +105,7 @@ export function addIngestCommand(program: Command, ctx: CommandContext): Command
         mapping: flags.mapping,
         force: flags.force ?? false,
         keepIds: flags.keepIds ?? false,
+        ...(flags.keyFile !== undefined ? { keyFile: flags.keyFile } : {}),
         maxErrors: flags.maxErrors,
         roleOverrides,
         ...(tty

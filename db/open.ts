@@ -12,6 +12,10 @@ export interface OpenOptions {
   /** Fail instead of creating the file when it does not exist (readers: model, runs, report). */
   mustExist?: boolean;
   readonly?: boolean;
+  /** The pseudonym key file a migration moves an old in-database secret to (default: core/pseudonym-key.ts). */
+  keyFile?: string;
+  /** Where migrations' notices go (default: stderr, as `rehearse: ...`). */
+  onNotice?: (message: string) => void;
 }
 
 export function openDatabase(path: string, options: OpenOptions = {}): Db {
@@ -34,7 +38,7 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     }
     db.pragma('foreign_keys = ON');
     db.pragma('busy_timeout = 5000');
-    migrate(db, path, options.readonly ?? false);
+    migrate(db, path, options);
   } catch (err) {
     db.close();
     throw err;
@@ -44,7 +48,8 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
 
 export const schemaVersion = migrations.length;
 
-function migrate(db: Db, path: string, readonly: boolean): void {
+function migrate(db: Db, path: string, options: OpenOptions): void {
+  const readonly = options.readonly ?? false;
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > migrations.length) {
     throw new RehearseError(
@@ -58,9 +63,16 @@ function migrate(db: Db, path: string, readonly: boolean): void {
   }
   for (let version = current + 1; version <= migrations.length; version++) {
     const migration = migrations[version - 1]!;
-    db.transaction(() => {
+    // IMMEDIATE, and the version read again under the lock: two rehearse processes opening an
+    // old database at once migrate it once, and the second waits instead of failing.
+    const notices = db.transaction(() => {
+      if ((db.pragma('user_version', { simple: true }) as number) >= version) return [];
+      const said = migration.before?.(db, { path, keyFile: options.keyFile }) ?? [];
       db.exec(migration.sql);
       db.pragma(`user_version = ${version}`);
-    })();
+      return said;
+    }).immediate();
+    const notify = options.onNotice ?? ((m: string) => void process.stderr.write(`rehearse: ${m}\n`));
+    for (const n of notices) notify(n);
   }
 }

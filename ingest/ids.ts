@@ -1,15 +1,17 @@
-// Privacy at the edge: actor, session and topic ids become keyed pseudonyms (HMAC-SHA256 with a
-// random secret kept in the database's meta table) before anything is stored, user agents a
-// client family, and client IPs are dropped. --keep-ids stores the ids as they are.
+// Privacy at the edge: actor, session and topic ids become keyed pseudonyms (HMAC-SHA256 with the
+// pseudonym key, which lives outside the database: core/pseudonym-key.ts) before anything is
+// stored, user agents a client family, and client IPs are dropped. --keep-ids stores the ids as
+// they are. The database keeps only the key's one-way id, so it refuses a different key.
 
 import crypto from 'node:crypto';
 import { RehearseError } from '../core/errors.js';
+import type { PseudonymKey } from '../core/pseudonym-key.js';
 import type { Db } from '../db/open.js';
 
 export const IdKind = { actor: 1, session: 2, topic: 3, client: 4 } as const;
 export type IdKindCode = (typeof IdKind)[keyof typeof IdKind];
 
-const secretKey = 'ids.secret';
+const keyIdKey = 'ids.key_id';
 const modeKey = 'ids.mode';
 
 const familyCache = new Map<string, string>();
@@ -51,7 +53,7 @@ export class IdStore {
   private readonly setRole;
   private overrides: Array<{ role: 'proctor' | 'learner'; pattern: RegExp }> = [];
 
-  constructor(private readonly db: Db, options: { keepIds: boolean; create: boolean }) {
+  constructor(private readonly db: Db, options: { keepIds: boolean; create: boolean; key?: PseudonymKey }) {
     const meta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
     const mode = meta.get(modeKey) as string | undefined;
     const wanted = options.keepIds ? 'kept' : 'pseudonymous';
@@ -61,15 +63,24 @@ export class IdStore {
         `${db.name}: holds ${mode === 'kept' ? 'real ids (ingested with --keep-ids)' : 'pseudonymous ids'}; ingest ${mode === 'kept' ? 'with' : 'without'} --keep-ids into it, or use another --db.`,
       );
     }
-    let secret = meta.get(secretKey) as string | undefined;
-    if ((mode === undefined || secret === undefined) && options.create) {
-      secret ??= crypto.randomBytes(32).toString('hex');
+    if (!options.keepIds && options.key === undefined) {
+      throw new RehearseError('REHEARSE_INTERNAL', 'IdStore: pseudonymous ids need the pseudonym key (core/pseudonym-key.ts loadPseudonymKey)');
+    }
+    const keyId = meta.get(keyIdKey) as string | undefined;
+    if (!options.keepIds && keyId !== undefined && keyId !== options.key!.keyId) {
+      throw new RehearseError(
+        'REHEARSE_USAGE',
+        `${db.name}: its pseudonyms were made with another pseudonym key (key id ${keyId}; ${options.key!.source} has ${options.key!.keyId}), ` +
+          'so the same person would become two actors. Ingest with the --key-file (or REHEARSE_PSEUDONYM_KEY) used before, or use another --db.',
+      );
+    }
+    if (options.create && (mode === undefined || (!options.keepIds && keyId === undefined))) {
       const put = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
-      put.run(secretKey, secret);
       put.run(modeKey, wanted);
+      if (!options.keepIds) put.run(keyIdKey, options.key!.keyId);
     }
     this.keepIds = options.keepIds;
-    this.secret = Buffer.from(secret ?? crypto.randomBytes(32).toString('hex'), 'hex');
+    this.secret = options.key?.key ?? Buffer.alloc(0);
     this.insert = db.prepare('INSERT INTO ids (kind, value) VALUES (?, ?)');
     this.setRole = db.prepare('UPDATE ids SET role = ? WHERE id = ?');
     this.reload();

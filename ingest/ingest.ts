@@ -8,6 +8,7 @@ import os from 'node:os';
 import type { Worker } from 'node:worker_threads';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { InputError, RehearseError } from '../core/errors.js';
+import { loadPseudonymKey } from '../core/pseudonym-key.js';
 import type { Db } from '../db/open.js';
 import { openDatabase } from '../db/open.js';
 import { rebuildModel } from './build.js';
@@ -40,6 +41,11 @@ export interface IngestOptions {
   force?: boolean;
   /** Store ids as they are instead of keyed pseudonyms. */
   keepIds?: boolean;
+  /**
+   * The pseudonym key file (created with mode 0600 when missing). Default: REHEARSE_PSEUDONYM_KEY
+   * if set, else ~/.config/rehearse/pseudonym.key (core/pseudonym-key.ts). Never stored in the database.
+   */
+  keyFile?: string;
   /** Rejected lines allowed per file: a count, or a percentage of the file's lines ("1%", the default). */
   maxErrors?: number | string;
   /** `proctor=<regex>` / `learner=<regex>`, matched against raw actor ids. */
@@ -584,15 +590,17 @@ export async function ingestFiles(options: IngestOptions): Promise<IngestSummary
   const prepared: PreparedFile[] = [];
   for (const path of options.files) prepared.push(await prepareFile(path, mapping));
 
+  const keepIds = options.keepIds ?? false;
+  const key = keepIds ? undefined : loadPseudonymKey({ keyFile: options.keyFile });
   const ownDb = typeof options.db === 'string';
-  const db = typeof options.db === 'string' ? openDatabase(options.db) : options.db;
+  const db = typeof options.db === 'string' ? openDatabase(options.db, options.keyFile === undefined ? {} : { keyFile: options.keyFile }) : options.db;
   const files: FileSummary[] = [];
   let rebuild = { requests: 0, ms: 0 };
   try {
     let ids: IdStore;
     db.exec('BEGIN IMMEDIATE');
     try {
-      ids = new IdStore(db, { keepIds: options.keepIds ?? false, create: true });
+      ids = new IdStore(db, { keepIds, create: true, ...(key ? { key } : {}) });
       db.exec('COMMIT');
     } catch (err) {
       db.exec('ROLLBACK');

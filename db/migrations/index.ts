@@ -2,13 +2,20 @@
 // after applying it. Append only; never edit a migration that has been released.
 import { modelSchema } from './001-model.js';
 import { runsSchema } from './002-runs.js';
+import { movePseudonymSecretOut, pseudonymKeySchema, type MigrationContext } from './003-pseudonym-key.js';
+import type Database from 'better-sqlite3';
+
+export type { MigrationContext };
 
 export interface Migration {
   name: string;
+  /** Work SQL cannot do (files, hashing), run in the migration's transaction before `sql`; returns notices for the user. */
+  before?: (db: Database.Database, ctx: MigrationContext) => string[];
   sql: string;
 }
 
 export const migrations: readonly Migration[] = [
   { name: '001-model', sql: modelSchema },
   { name: '002-runs', sql: runsSchema },
+  { name: '003-pseudonym-key', before: movePseudonymSecretOut, sql: pseudonymKeySchema },
 ];
