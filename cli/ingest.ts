@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
-import { dryRun, ingestFilesInWorker, parseMaxErrors, type DryRunResult, type FileSummary, type IngestProgress, type IngestSummary } from '../ingest/ingest.js';
+import { dryRun, ingestFilesInWorker, rebuildModelIn, parseMaxErrors, type DryRunResult, type FileSummary, type IngestProgress, type IngestSummary } from '../ingest/ingest.js';
 import { parseRoleOverride } from '../ingest/mapping.js';
 import { formatInZone } from '../ingest/time.js';
 import type { CommandContext } from './program.js';
@@ -12,6 +12,7 @@ interface IngestFlags {
   db?: string;
   mapping?: string;
   force?: boolean;
+  rebuild?: boolean;
   keepIds?: boolean;
   keyFile?: string;
   maxErrors?: string;
@@ -75,10 +76,11 @@ export function addIngestCommand(program: Command, ctx: CommandContext): Command
   return program
     .command('ingest')
     .description('Turn access logs (CSV, TSV, JSON lines, nginx log_format; .gz too) into a behaviour model in SQLite.')
-    .argument('<files...>', 'log files, ingested one after another (rotated files give one model)')
+    .argument('[files...]', 'log files, ingested one after another (rotated files give one model)')
     .option('--db <model.db>', 'the model database (created if missing)')
     .option('--mapping <file.json>', 'how the logs map to canonical fields (docs/mapping.md); not needed for rehearse\'s own CSV')
     .option('--force', 're-ingest files whose content was ingested before')
+    .option('--rebuild', 'rebuild the model from the requests the database already holds (after an interrupted ingest); no files needed')
     .option('--keep-ids', 'store actor, session and topic ids as they are instead of keyed pseudonyms')
     .option('--key-file <file>', 'the pseudonym key, kept outside the database (default: $REHEARSE_PSEUDONYM_KEY, else ~/.config/rehearse/pseudonym.key, created with mode 0600)')
     .option('--max-errors <n|p%>', 'rejected lines allowed per file before it is aborted', '1%')
@@ -88,6 +90,15 @@ export function addIngestCommand(program: Command, ctx: CommandContext): Command
     .option('--json', 'print the summary as JSON')
     .action(async (files: string[], flags: IngestFlags) => {
       parseMaxErrors(flags.maxErrors);
+      if (flags.rebuild && files.length === 0) {
+        if (!flags.db) throw new UsageError('required: the model database to rebuild (e.g. --db model.db)', '--db');
+        const r = rebuildModelIn(flags.db);
+        ctx.io.stdout.write(
+          flags.json ? JSON.stringify({ requests: r.requests, rebuildMs: r.ms }, null, 2) + '\n' : `${flags.db}: model rebuilt from ${r.requests} requests in ${(r.ms / 1000).toFixed(1)} s.\n`,
+        );
+        return;
+      }
+      if (files.length === 0) throw new UsageError('name one or more log files to ingest (or --rebuild to rebuild the model a database holds)', '<files...>');
       const roleOverrides = flags.roleOverride.map(parseRoleOverride);
       if (flags.dryRun) {
         const lines = Number(flags.lines);

@@ -212,6 +212,24 @@ function toSessionRecord(r: SessionDbRow): SessionRecord {
 }
 
 /** True when the database holds a model (at least one ingest rebuilt it). */
+/**
+ * Set in the transaction that adds a file's requests, cleared in the one that rebuilds the
+ * derived tables: still set means those tables do not describe what was ingested.
+ */
+export const modelStaleKey = 'model.stale';
+
+export function isModelStale(db: Db): boolean {
+  return db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(modelStaleKey) === '1';
+}
+
+export function staleModelError(db: Db): RehearseError {
+  return new RehearseError(
+    'REHEARSE_MODEL',
+    `the model in ${db.name} was not finished (an ingest was interrupted, or is still running): ` +
+      `run \`rehearse ingest --rebuild --db ${db.name}\` (or wait for the running ingest to finish).`,
+  );
+}
+
 export function hasModel(db: Db): boolean {
   return db.prepare('SELECT 1 FROM meta WHERE key = ?').get(overviewKey) !== undefined;
 }
@@ -225,6 +243,8 @@ export function openModelReader(db: Db): ModelReader {
   if (!row) {
     throw new RehearseError('REHEARSE_MODEL', `${db.name}: holds no model yet. Run \`rehearse ingest <logs> --db ${db.name}\` first.`);
   }
+  // A stale model is never used without a word: the plan would rehearse the wrong day.
+  if (isModelStale(db)) throw staleModelError(db);
   const overview = JSON.parse(row.value) as ModelOverview;
   const distributionStmt = db.prepare('SELECT name, unit, count, mean, p50, p90, p99, max, samples FROM distributions WHERE name = ?');
   const timelineStmt = db.prepare(

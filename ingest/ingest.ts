@@ -11,6 +11,7 @@ import { InputError, RehearseError } from '../core/errors.js';
 import { loadPseudonymKey } from '../core/pseudonym-key.js';
 import type { Db } from '../db/open.js';
 import { openDatabase } from '../db/open.js';
+import { modelStaleKey as staleKey } from '../db/model-store.js';
 import { rebuildModel } from './build.js';
 import { IdKind, IdStore } from './ids.js';
 import { resolveMapping, readMappingFile, type Format, type ResolvedMapping } from './mapping.js';
@@ -86,7 +87,6 @@ export interface IngestSummary {
 }
 
 const maxExamples = 5;
-const staleKey = 'model.stale';
 const timezoneKey = 'model.timezone';
 
 /** Parses `--max-errors`: `N` lines or `P%` of a file's lines. */
@@ -578,6 +578,23 @@ export function rebuildIfStale(db: Db): { rebuilt: boolean; requests: number; ms
     if (foreignKeys) db.pragma('foreign_keys = ON');
   }
   return { rebuilt: true, requests, ms: Date.now() - started };
+}
+
+/**
+ * `rehearse ingest --rebuild`: rebuilds the derived model over every request a database holds,
+ * e.g. after an ingest was killed during its rebuild (which leaves `model.stale` set).
+ */
+export function rebuildModelIn(dbPath: string): { requests: number; ms: number } {
+  const db = openDatabase(dbPath, { mustExist: true });
+  try {
+    const requests = db.prepare('SELECT count(*) FROM requests').pluck().get() as number;
+    if (requests === 0) throw new RehearseError('REHEARSE_MODEL', `${dbPath}: holds no ingested requests to rebuild from. Run \`rehearse ingest <logs> --db ${dbPath}\` first.`);
+    db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(staleKey, '1');
+    const r = rebuildIfStale(db);
+    return { requests: r.requests, ms: r.ms };
+  } finally {
+    db.close();
+  }
 }
 
 /** Ingests files into a model database and rebuilds the model over everything it holds. */
