@@ -15,6 +15,7 @@ import { addRunsCommand } from './runs.js';
 import { addCompareCommand } from './compare.js';
 import { addReportCommand } from './report.js';
 import { addFixturesCommand } from './fixtures.js';
+import { addProbeCommand } from './probe.js';
 
 /**
  * Each command's action stores its exit code here instead of calling process.exit, so the
@@ -41,6 +42,7 @@ export function createProgram(ctx: CommandContext): Command {
     addBusCommand,
     addPlanCommand,
     addReplayCommand,
+    addProbeCommand,
     addDemoCommand,
     addRunsCommand,
     addCompareCommand,
