@@ -16,8 +16,42 @@ export interface SubscribeRequest {
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 
 export const maxTopicLength = 1024;
+/**
+ * Deepest nesting of arrays and objects a body may have, the body itself counting as one level.
+ * Deeper values overflow the stack when they are serialized again for subscribers.
+ */
+export const maxJsonDepth = 64;
+/** Most topics one subscribe may name; rehearse's v1 target splits larger rosters into several polls. */
+export const maxTopicsPerSubscribe = 1000;
+
+/**
+ * True when `text` opens more than `limit` arrays or objects inside one another. A single pass
+ * with a counter, no recursion, so it is safe on any input; brackets inside strings do not count.
+ * It does not validate JSON: JSON.parse does that afterwards.
+ */
+export function nestingExceeds(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: the next character is escaped
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
 
 function parseObject(text: string): Parsed<Record<string, unknown>> {
+  if (nestingExceeds(text, maxJsonDepth)) {
+    return { ok: false, error: `body nests arrays and objects more than ${maxJsonDepth} levels deep (the bus accepts at most ${maxJsonDepth} levels, the body itself included)` };
+  }
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -75,6 +109,13 @@ export function parseSubscribe(text: string, maxTimeoutS: number): Parsed<Subscr
   const t = body.topics;
   if (typeof t !== 'object' || t === null || Array.isArray(t)) {
     return { ok: false, error: '"topics" must be an object of topic -> cursor (a number, or null for "from now on")' };
+  }
+  const names = Object.keys(t);
+  if (names.length > maxTopicsPerSubscribe) {
+    return {
+      ok: false,
+      error: `"topics" names ${names.length} topics; a subscribe may name at most ${maxTopicsPerSubscribe} (split them into several polls)`,
+    };
   }
   const topics = new Map<string, number | null>();
   for (const [topic, cursor] of Object.entries(t as Record<string, unknown>)) {

@@ -48,6 +48,12 @@ export async function startBus(options: BusOptions = {}): Promise<RunningBus> {
 class Bus {
   private readonly server: http.Server;
   private readonly topics = new Map<string, TopicState>();
+  /**
+   * Above every seq a forgotten topic ever had. A topic created later starts numbering here, so a
+   * cursor kept from before it was forgotten is never ahead of its new messages (docs/protocol.md,
+   * Retention): one number instead of remembering every topic's last seq.
+   */
+  private forgottenSeqFloor = 0;
   private readonly counters = emptyStats();
   private readonly faults: FaultInjector;
   private readonly startMs: number;
@@ -65,7 +71,7 @@ class Bus {
   ) {
     this.faults = new FaultInjector(opts.faults, opts.seed);
     this.startMs = clock.monoMs();
-    this.server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => this.onRequest(req, res));
+    this.server = http.createServer({ keepAlive: true, noDelay: true }, (req, res) => this.guarded(res, () => this.onRequest(req, res)));
     // Long-polls keep a request open for up to maxPollTimeoutS while the socket is silent, so no
     // socket inactivity timeout; the request itself (headers and body) must still arrive promptly.
     this.server.timeout = 0;
@@ -209,11 +215,27 @@ class Bus {
       const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
       // The request object lives as long as its long-poll: do not keep the raw body with it.
       chunks.length = 0;
-      onBody(text);
+      this.guarded(res, () => onBody(text));
     });
     req.on('error', () => {
       // The client went away mid-body: nothing to answer.
     });
+  }
+
+  /**
+   * Runs one request's handling so that a bug or an input nobody foresaw costs that request a 500,
+   * never the bus process and every message it retains.
+   */
+  private guarded(res: ServerResponse, handle: () => void): void {
+    try {
+      handle();
+    } catch (err) {
+      if (!res.headersSent && !res.destroyed) {
+        this.sendError(res, 500, `internal error in the bus while handling this request (${(err as Error)?.message ?? String(err)}); the bus keeps serving`);
+      } else {
+        res.destroy();
+      }
+    }
   }
 
   private send(res: ServerResponse, status: number, body: string, contentType = 'application/json', headers: Record<string, string> = {}): void {
@@ -257,13 +279,14 @@ class Bus {
         this.counters.faults.drop++;
         continue;
       }
-      const topic = this.topic(m.topic);
       if (fate.delayMs > 0) {
         this.counters.faults.delay++;
         this.counters.delayedPending++;
         const t = setTimeout(() => {
           this.timers.delete(t);
           this.counters.delayedPending--;
+          // Looked up now, not at publish: the topic may have been forgotten while this waited.
+          const topic = this.topic(m.topic);
           this.store(topic, m.id, m.dataJson, fate.dup);
           this.wake(topic);
         }, fate.delayMs);
@@ -271,6 +294,7 @@ class Bus {
         this.timers.add(t);
         continue;
       }
+      const topic = this.topic(m.topic);
       this.store(topic, m.id, m.dataJson, fate.dup);
       touched.add(topic);
     }
@@ -301,15 +325,19 @@ class Bus {
     const now = this.clock.monoMs();
     for (const [name, topic] of this.topics) {
       this.trim(topic, now);
-      // A topic only ever subscribed to, with nobody waiting, has no numbering to remember.
-      if (topic.log.lastSeq === 0 && topic.waiters.size === 0) this.topics.delete(name);
+      // Nothing retained and nobody waiting: all the topic still holds is its last seq, which
+      // the floor keeps for every forgotten topic at once.
+      if (topic.log.size === 0 && topic.waiters.size === 0) {
+        if (topic.log.lastSeq > this.forgottenSeqFloor) this.forgottenSeqFloor = topic.log.lastSeq;
+        this.topics.delete(name);
+      }
     }
   }
 
   private topic(name: string): TopicState {
     let t = this.topics.get(name);
     if (!t) {
-      t = { log: new TopicLog(name), waiters: new Set() };
+      t = { log: new TopicLog(name, this.forgottenSeqFloor), waiters: new Set() };
       this.topics.set(name, t);
     }
     return t;
@@ -350,7 +378,7 @@ class Bus {
     poll.waiting = true;
     this.polls.add(poll);
     for (const { topic } of poll.topics) topic.waiters.add(poll);
-    poll.timer = setTimeout(() => this.answer(poll), timeoutS * 1000);
+    poll.timer = setTimeout(() => this.guarded(res, () => this.answer(poll)), timeoutS * 1000);
     // A client that hangs up stops being a waiter at once, not at its timeout.
     res.on('close', () => {
       if (!poll.done) this.unregister(poll);

@@ -11,11 +11,20 @@ export interface StoredMessage {
 }
 
 export class TopicLog {
-  lastSeq = 0;
+  lastSeq: number;
   private entries: StoredMessage[] = [];
   private head = 0;
 
-  constructor(readonly name: string) {}
+  /**
+   * `afterSeq` is where numbering starts: 0 for a topic the bus never saw, or a watermark above
+   * every seq a forgotten topic had, so a subscriber's old cursor never lands ahead of new messages.
+   */
+  constructor(
+    readonly name: string,
+    afterSeq = 0,
+  ) {
+    this.lastSeq = afterSeq;
+  }
 
   get size(): number {
     return this.entries.length - this.head;
