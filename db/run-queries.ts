@@ -2,15 +2,22 @@
 // typed rows for `runs`, `compare`, `report` and the runtime's tests, and the one resolver that turns
 // a run name into a run. db/run-store.ts is the write side; this is the only reader.
 
+import os from 'node:os';
 import { RehearseError } from '../core/errors.js';
 import type { Db } from './open.js';
 import type { NewRun } from './run-store.js';
 import type { RunSecond, RunSettings, RunStatus, RunSummary, ScrapeSample, Verdict } from './run-types.js';
 
+/**
+ * A run's status as readers show it: the stored one, except that a 'running' run whose process
+ * is gone reads as 'abandoned' (never as passing). The stored row is not changed.
+ */
+export type ShownRunStatus = RunStatus | 'abandoned';
+
 export interface StoredRun extends NewRun {
   id: number;
   endedAt: string | null;
-  status: RunStatus;
+  status: ShownRunStatus;
   /** null while running or when the run did not finish. */
   pass: boolean | null;
   verdict: Verdict | null;
@@ -33,7 +40,53 @@ interface RunRow extends RunSettings {
   pass: number | null;
   verdict: string | null;
   summary: string | null;
+  pid: number | null;
+  host: string | null;
+  /** Joined by the queries below: the highest run_seconds.second written, NULL for none. */
+  last_second: number | null;
 }
+
+/** A 'running' run with no per-second row for this long is abandoned, whatever its host. */
+export const abandonedAfterMs = 60_000;
+
+/** What liveness is judged against; tests pass their own. */
+export interface LivenessProbe {
+  nowMs: number;
+  host: string;
+  isAlive(pid: number): boolean;
+}
+
+export function processIsAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: it exists, under another user.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function localProbe(): LivenessProbe {
+  return { nowMs: Date.now(), host: os.hostname(), isAlive: processIsAlive };
+}
+
+/**
+ * Pure: whether a stored 'running' run has lost its process: on this host with its pid gone, or
+ * silent (no per-second row, the unit a live run commits every second) for over a minute.
+ */
+export function isAbandoned(
+  run: { status: RunStatus; pid: number | null; host: string | null; startedAt: string; lastSecond: number | null },
+  probe: LivenessProbe,
+): boolean {
+  if (run.status !== 'running') return false;
+  if (run.pid !== null && run.host === probe.host && !probe.isAlive(run.pid)) return true;
+  const started = Date.parse(run.startedAt);
+  if (!Number.isFinite(started)) return false;
+  const lastWrite = started + (run.lastSecond === null ? 0 : (run.lastSecond + 1) * 1000);
+  return probe.nowMs - lastWrite > abandonedAfterMs;
+}
+
+const selectRuns = 'SELECT runs.*, (SELECT max(second) FROM run_seconds WHERE run_id = runs.id) AS last_second FROM runs';
 
 function parseJson<T>(text: string | null, what: string, runId: number): T | null {
   if (text === null || text === '') return null;
@@ -46,7 +99,7 @@ function parseJson<T>(text: string | null, what: string, runId: number): T | nul
   }
 }
 
-function toRun(row: RunRow): StoredRun {
+function toRun(row: RunRow, probe: LivenessProbe = localProbe()): StoredRun {
   const options = parseJson<Record<string, unknown>>(row.options, 'options', row.id);
   return {
     id: row.id,
@@ -63,7 +116,11 @@ function toRun(row: RunRow): StoredRun {
     options: options && typeof options === 'object' && !Array.isArray(options) ? options : {},
     startedAt: row.started_at,
     endedAt: row.ended_at,
-    status: row.status,
+    status: isAbandoned({ status: row.status, pid: row.pid, host: row.host, startedAt: row.started_at, lastSecond: row.last_second }, probe)
+      ? 'abandoned'
+      : row.status,
+    ...(row.pid !== null ? { pid: row.pid } : {}),
+    ...(row.host !== null ? { host: row.host } : {}),
     pass: row.pass === null ? null : row.pass !== 0,
     verdict: parseJson<Verdict>(row.verdict, 'verdict', row.id),
     summary: parseJson<RunSummary>(row.summary, 'summary', row.id),
@@ -72,11 +129,12 @@ function toRun(row: RunRow): StoredRun {
 
 /** Every run, oldest first. */
 export function listRuns(db: Db): StoredRun[] {
-  return (db.prepare('SELECT * FROM runs ORDER BY id').all() as RunRow[]).map(toRun);
+  const probe = localProbe();
+  return (db.prepare(`${selectRuns} ORDER BY id`).all() as RunRow[]).map((row) => toRun(row, probe));
 }
 
 export function getRun(db: Db, id: number): StoredRun | null {
-  const row = db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as RunRow | undefined;
+  const row = db.prepare(`${selectRuns} WHERE id = ?`).get(id) as RunRow | undefined;
   return row ? toRun(row) : null;
 }
 

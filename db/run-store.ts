@@ -3,6 +3,7 @@
 // second it flushed), and the final histograms, counts, samples and verdict at the end.
 // The write side only: db/run-queries.ts is the one reader.
 
+import os from 'node:os';
 import type { Db } from './open.js';
 import type { RunSecond, RunSettings, RunStatus, RunSummary, ScrapeSample, Verdict } from './run-types.js';
 
@@ -16,6 +17,9 @@ export interface NewRun extends RunSettings {
   /** Every option; header values must already be removed. */
   options: Record<string, unknown>;
   startedAt: string;
+  /** The process writing the run and its host (default: this process), so readers can spot a killed one. */
+  pid?: number;
+  host?: string;
 }
 
 export interface FinishedRun {
@@ -82,8 +86,8 @@ export function beginRun(db: Db, run: NewRun): RunWriter {
   const info = db
     .prepare(
       `INSERT INTO runs (release, target, scale, mode, window, speed, seed, planned_duration_ms, model_fingerprint,
-        rehearse_version, options, started_at, status)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running')`,
+        rehearse_version, options, started_at, status, pid, host)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
     )
     .run(
       run.release,
@@ -98,6 +102,8 @@ export function beginRun(db: Db, run: NewRun): RunWriter {
       run.rehearseVersion,
       JSON.stringify(run.options),
       run.startedAt,
+      run.pid ?? process.pid,
+      run.host ?? os.hostname(),
     );
   return new RunWriter(db, Number(info.lastInsertRowid));
 }

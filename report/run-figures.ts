@@ -27,7 +27,7 @@ export interface RunFigures {
   verdict: 'pass' | 'fail' | RunStatusLabel;
 }
 
-type RunStatusLabel = 'running' | 'interrupted' | 'failed';
+type RunStatusLabel = 'running' | 'interrupted' | 'failed' | 'abandoned';
 
 export interface RunData {
   run: StoredRun;
