@@ -228,3 +228,24 @@ describe('profile compile: the exact requests', () => {
     expect(plan.pollRequest('a', ['x.y'], cursors, 5).path).toBe('/c/x.y?t=x.y&after=-1');
   });
 });
+
+describe('loadProfile', () => {
+  it('names the file when it is missing, not JSON, or invalid', async () => {
+    const { loadProfile } = await import('../../replay/target/profile.js');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rehearse-profile-'));
+    try {
+      const notJson = path.join(dir, 'broken.json');
+      fs.writeFileSync(notJson, '{"version": 1,');
+      const wrong = path.join(dir, 'wrong.json');
+      fs.writeFileSync(wrong, '{"version": 1, "maxTopicsPerPoll": 1}');
+      await expect(loadProfile(path.join(dir, 'none.json'))).rejects.toMatchObject({ code: 'REHEARSE_INPUT', message: `${path.join(dir, 'none.json')}: no such profile file (--protocol FILE.json)` });
+      await expect(loadProfile(notJson)).rejects.toMatchObject({ code: 'REHEARSE_INPUT', message: expect.stringMatching(/broken\.json: the profile is not valid JSON/) });
+      await expect(loadProfile(wrong)).rejects.toMatchObject({ problems: ['publish: missing: how to publish', 'poll: missing: how to long-poll'] });
+      expect((await loadProfile('examples/profiles/in-house.json')).protocol).toBe('profile:in-house');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
