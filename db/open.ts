@@ -37,13 +37,28 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
       db.pragma('synchronous = NORMAL');
     }
     db.pragma('foreign_keys = ON');
-    db.pragma('busy_timeout = 5000');
+    // A second rehearse writing the same file (an ingest during a replay) waits this long for
+    // the lock before giving up with busyError's message instead of SQLITE_BUSY.
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     migrate(db, path, options);
   } catch (err) {
     db.close();
-    throw err;
+    throw isBusy(err) ? busyError(path, err) : err;
   }
   return db;
+}
+
+export const busyTimeoutMs = 15_000;
+
+/** SQLITE_BUSY (and its extended codes): another connection held the write lock past busy_timeout. */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (code === 'SQLITE_BUSY' || code.startsWith('SQLITE_BUSY_') || code === 'SQLITE_LOCKED');
+}
+
+/** The one message a writer that could not get the lock prints (exit 2, no stack). */
+export function busyError(path: string, cause?: unknown): RehearseError {
+  return new RehearseError('REHEARSE_DB', `another rehearse is writing to ${path}; try again when it finishes.`, { cause });
 }
 
 export const schemaVersion = migrations.length;

@@ -10,7 +10,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { InputError, RehearseError } from '../core/errors.js';
 import { loadPseudonymKey } from '../core/pseudonym-key.js';
 import type { Db } from '../db/open.js';
-import { openDatabase } from '../db/open.js';
+import { busyError, isBusy, openDatabase } from '../db/open.js';
 import { modelStaleKey as staleKey } from '../db/model-store.js';
 import { rebuildModel } from './build.js';
 import { IdKind, IdStore } from './ids.js';
@@ -573,7 +573,7 @@ export function rebuildIfStale(db: Db): { rebuilt: boolean; requests: number; ms
     db.transaction(() => {
       requests = rebuildModel(db, { timezone }).requests;
       db.prepare('DELETE FROM meta WHERE key = ?').run(staleKey);
-    })();
+    }).immediate(); // take the write lock first (waiting busy_timeout), never upgrade a read
   } finally {
     if (foreignKeys) db.pragma('foreign_keys = ON');
   }
@@ -599,6 +599,17 @@ export function rebuildModelIn(dbPath: string): { requests: number; ms: number }
 
 /** Ingests files into a model database and rebuilds the model over everything it holds. */
 export async function ingestFiles(options: IngestOptions): Promise<IngestSummary> {
+  try {
+    return await ingestFilesLocked(options);
+  } catch (err) {
+    // Every file's rows and the rebuild are one transaction each: a writer that waited past
+    // busy_timeout changed nothing, and the person needs one sentence, not SQLITE_BUSY.
+    if (isBusy(err)) throw busyError(typeof options.db === 'string' ? options.db : options.db.name, err);
+    throw err;
+  }
+}
+
+async function ingestFilesLocked(options: IngestOptions): Promise<IngestSummary> {
   const started = Date.now();
   if (options.files.length === 0) throw new RehearseError('REHEARSE_USAGE', 'no files to ingest: name one or more log files');
   const mapping = toMapping(options.mapping);
