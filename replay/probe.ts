@@ -4,7 +4,7 @@
 
 import { setTimeout as delay } from 'node:timers/promises';
 import { RehearseError, UsageError } from '../core/errors.js';
-import { createTarget, type TargetSpec } from './target/index.js';
+import { createTarget, isProtocolFile, type TargetSpec } from './target/index.js';
 import type { Failure, OpenOutcome, OutgoingMessage, PollOutcome, PublishOutcome, TargetSession, TraceStep } from './target/types.js';
 
 export type ProbePhase = 'open' | 'publish' | 'poll';
@@ -74,6 +74,8 @@ export interface ProbeWhere {
   topic: string;
   /** Names (never values) of the headers sent. */
   headerNames?: readonly string[];
+  /** The --protocol file when the protocol is a user's module or profile (it may sign requests itself). */
+  moduleFile?: string;
 }
 
 /**
@@ -169,7 +171,7 @@ export async function probeTarget(spec: Omit<TargetSpec, 'trace'>, opts: ProbeOp
     await target.close().catch(() => undefined);
   }
   const redacted = redact(steps, Object.values(spec.headers));
-  const where: ProbeWhere = { protocol: target.protocol, url: spec.url.replace(/\/+$/, ''), topic, headerNames: Object.keys(spec.headers) };
+  const where: ProbeWhere = { protocol: target.protocol, url: spec.url.replace(/\/+$/, ''), topic, headerNames: Object.keys(spec.headers), ...(isProtocolFile(spec.protocol) ? { moduleFile: spec.protocol } : {}) };
   return { ...classifyProbe(redacted, where), protocol: where.protocol, url: where.url, topic, steps: redacted };
 }
 
@@ -226,7 +228,9 @@ export function classifyProbe(steps: readonly ProbeStep[], where: ProbeWhere): P
         hints: [
           names.length > 0
             ? `the bus refused the credentials sent (headers: ${names.join(', ')}): check the token and the header's name, e.g. --header 'Authorization: env:TOKEN'`
-            : `the bus wants credentials: pass them with --header 'Authorization: env:TOKEN'`,
+            : where.moduleFile
+              ? `the bus refused ${protocol}'s requests: check the credentials the module ${where.moduleFile} sends (its --target-option values, the secrets in its environment), or pass them with --header 'Authorization: env:TOKEN'`
+              : `the bus wants credentials: pass them with --header 'Authorization: env:TOKEN'`,
         ],
       };
     }

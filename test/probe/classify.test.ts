@@ -69,6 +69,13 @@ describe('classifyProbe', () => {
     expect(v.hints[0]).toContain('refused the credentials sent (headers: Authorization)');
   });
 
+  it("401/403 from a protocol module's requests: check what the module sends", () => {
+    const v = classifyProbe([open(), publish(1, 7, { kind: 'fatal', status: 403, stored: 0, detail: 'publish: HTTP 403' }, answered(403))], { ...where, protocol: 'signed-v1', moduleFile: 'my/signed.mjs' });
+    expect(v.failure).toBe('auth');
+    expect(v.hints).toHaveLength(1);
+    expect(v.hints[0]).toContain('check the credentials the module my/signed.mjs sends');
+  });
+
   it('404/405 on publish or poll: wrong protocol, base URL or paths', () => {
     const hint = `the bus does not serve v1's paths at ${url}: wrong --protocol, wrong base URL, or paths that need --target-option`;
     const onPublish = classifyProbe([open(), publish(1, 7, { kind: 'fatal', status: 404, stored: 0, detail: 'publish: HTTP 404' }, answered(404))], where);
