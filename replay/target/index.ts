@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import { RehearseError, UsageError } from '../../core/errors.js';
 import { header, statusFailure, TargetHttp, unreadable } from './http.js';
 import { decodePayload, encodePayload, payloadValue } from './payload.js';
+import { nchanProtocol } from './nchan.js';
 import { v1Protocol } from './v1.js';
 import type { Target, TargetContext, TargetFactory, TraceStep } from './types.js';
 
@@ -15,6 +16,7 @@ export type { Target, TargetSession, TargetFactory, TargetContext, TargetHelpers
 
 const builtins: Record<string, TargetFactory> = {
   v1: v1Protocol,
+  nchan: nchanProtocol,
 };
 
 export const builtinProtocolNames = (): string[] => Object.keys(builtins);
