@@ -338,10 +338,18 @@ function redact(steps: ProbeStep[], secrets: readonly string[]): ProbeStep[] {
  * and the failing exchange when the target is not fit to rehearse against. An overloaded target
  * passes: measuring it is the run's job.
  */
-export async function replayPreflight(spec: TargetSpec, topicPrefix: string, opts: Omit<ProbeOptions, 'topicPrefix'> = {}): Promise<void> {
+export async function replayPreflight(
+  spec: TargetSpec,
+  topicPrefix: string,
+  opts: Omit<ProbeOptions, 'topicPrefix'> & { onWarning?: (line: string) => void } = {},
+): Promise<void> {
   const { trace: _ignored, ...rest } = spec;
-  const report = await probeTarget(rest, { ...opts, topicPrefix });
-  if (report.ok) return;
+  const { onWarning, ...probeOptions } = opts;
+  const report = await probeTarget(rest, { ...probeOptions, topicPrefix });
+  if (report.ok) {
+    if (report.failure) for (const h of report.hints) onWarning?.(`pre-flight: ${report.verdict}; ${h}`);
+    return;
+  }
   const failing = [...report.steps].reverse().find((s) => s.trace.length > 0)?.trace.at(-1);
   const exchange = failing ? `\n  last exchange: ${failing.method} ${failing.url} -> ${failing.status !== undefined ? `HTTP ${failing.status}` : (failing.error ?? 'no answer')}` : '';
   throw new RehearseError(

@@ -207,4 +207,12 @@ describe('replayPreflight', () => {
     expect((err as RehearseError).message).toContain(`hint: the bus does not serve v1's paths at ${b.url}/wrong`);
     expect((err as RehearseError).message).toContain(`last exchange: POST ${b.url}/wrong/v1/events/publish -> HTTP 404`);
   });
+
+  it('lets an overloaded target through, with the warning handed to onWarning', async () => {
+    const busy = await server(async () => ({ status: 503, headers: { 'content-type': 'application/json' }, body: '{"error":"busy"}' }));
+    const warnings: string[] = [];
+    await expect(replayPreflight(spec(busy), 'rtest.preflight', { timeoutMs: 1500, onWarning: (l) => warnings.push(l) })).resolves.toBeUndefined();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('HTTP 503 on every attempt');
+  });
 });
