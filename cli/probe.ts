@@ -7,6 +7,7 @@ import { parseDuration } from '../core/duration.js';
 import { ExitCode, UsageError } from '../core/errors.js';
 import { parseHeaders } from '../replay/headers.js';
 import { formatProbeReport, probeDefaults, probeTarget } from '../replay/probe.js';
+import { builtinProtocolNames } from '../replay/target/index.js';
 import type { CommandContext } from './program.js';
 
 interface ProbeFlags {
@@ -46,9 +47,9 @@ export function parseTargetOptions(lines: readonly string[]): { options: Record<
 export function addProbeCommand(program: Command, ctx: CommandContext): Command {
   return program
     .command('probe')
-    .description('Check a target before a rehearsal: publish one message on a throwaway topic, long-poll it back, show every exchange; exit 1 when it fails.')
+    .description('Check a target before a rehearsal: publish one message on a throwaway topic, long-poll it back, show every exchange; exit 1 when it fails, 2 for bad flags.')
     .requiredOption('--target <url>', 'base URL of the bus, e.g. http://127.0.0.1:8080')
-    .option('--protocol <name|file>', 'v1, a profile FILE.json or a module FILE.mjs (docs/targets.md)', 'v1')
+    .option('--protocol <name|file>', `${builtinProtocolNames().join(', ')}, a profile FILE.json or a module FILE.mjs (docs/targets.md)`, 'v1')
     .option('--target-option <key=value>', "the protocol's own setting (repeatable), e.g. paths", collect, [])
     .option('--header <line>', "'Name: value' sent with every request (repeatable; 'Name: env:VAR' reads $VAR); values are never printed", collect, [])
     .option('--timeout <duration>', 'longest wait for the probe message, over all attempts', `${probeDefaults.timeoutMs / 1000}s`)
