@@ -42,6 +42,7 @@ function fileLine(f: FileSummary): string {
   ];
   for (const [reason, n] of Object.entries(f.reasons).sort((a, b) => b[1] - a[1])) out.push(`  rejected ${n}: ${reason}`);
   for (const e of f.examples) out.push(`    ${e}`);
+  for (const w of f.warnings ?? []) out.push(`  warning: ${w}`);
   return out.join('\n');
 }
 

@@ -18,6 +18,7 @@ import { resolveMapping, readMappingFile, type Format, type ResolvedMapping } fr
 import { csvRecordMapper, jsonRecordMapper, nginxRecordMapper, type ParsedRequest } from './parse.js';
 import { detectFormat, isGzipFile, openSource, readHead } from './read.js';
 import { recordChunks } from './chunks.js';
+import { MappingChecks } from './mapping-checks.js';
 import { makeChunkParser, parseChunkToBatch, type ChunkSetup, type RequestBatch } from './parse-chunk.js';
 import type { ParseWorkerData, ParseWorkerMessage } from './parse-worker.js';
 import { startWorker } from './threads.js';
@@ -75,6 +76,8 @@ export interface FileSummary {
   reasons: Record<string, number>;
   /** The first rejected lines, as `file:line: reason`. */
   examples: string[];
+  /** Very likely mapping mistakes (ingest/mapping-checks.ts), each naming the mapping field and the fix. */
+  warnings?: string[];
   elapsedMs: number;
 }
 
@@ -442,6 +445,7 @@ async function ingestOne(
   let accepted = 0;
   let rejected = 0;
   const requestWriter = makeRequestWriter(db, ids);
+  const checks = new MappingChecks(mapping);
   let lastProgress = 0;
   const progressEvery = options.progressIntervalMs ?? 250;
   const source = openBatches(chunkSetup(prepared, mapping, ids.keepIds), options);
@@ -469,6 +473,7 @@ async function ingestOne(
         }
       }
       requestWriter.write(sourceId, batch);
+      checks.add(batch);
       accepted += batch.count;
       lines += batch.lines;
       if (options.onProgress) {
@@ -502,6 +507,7 @@ async function ingestOne(
       rejected,
       reasons,
       examples,
+      warnings: checks.warnings(path),
       elapsedMs: 0,
     };
     if (existing !== undefined && !options.force) {
@@ -514,13 +520,14 @@ async function ingestOne(
       db.prepare('DELETE FROM requests WHERE source_id = ?').run(existing);
       db.prepare('DELETE FROM sources WHERE id = ?').run(existing);
     }
-    db.prepare('UPDATE sources SET sha256 = ?, bytes = ?, lines = ?, accepted = ?, rejected = ?, rejected_reasons = ? WHERE id = ?').run(
+    db.prepare('UPDATE sources SET sha256 = ?, bytes = ?, lines = ?, accepted = ?, rejected = ?, rejected_reasons = ?, warnings = ? WHERE id = ?').run(
       sha256,
       content.bytes,
       totalLines,
       accepted,
       rejected,
       JSON.stringify(reasons),
+      summary.warnings.length > 0 ? JSON.stringify(summary.warnings) : null,
       sourceId,
     );
     db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(staleKey, '1');

@@ -4,6 +4,7 @@ import { modelSchema } from './001-model.js';
 import { runsSchema } from './002-runs.js';
 import { movePseudonymSecretOut, pseudonymKeySchema, type MigrationContext } from './003-pseudonym-key.js';
 import { runProcessSchema } from './004-run-process.js';
+import { sourceWarningsSchema } from './005-source-warnings.js';
 import type Database from 'better-sqlite3';
 
 export type { MigrationContext };
@@ -20,4 +21,5 @@ export const migrations: readonly Migration[] = [
   { name: '002-runs', sql: runsSchema },
   { name: '003-pseudonym-key', before: movePseudonymSecretOut, sql: pseudonymKeySchema },
   { name: '004-run-process', sql: runProcessSchema },
+  { name: '005-source-warnings', sql: sourceWarningsSchema },
 ];
