@@ -114,6 +114,15 @@ describe('rehearse probe', () => {
     expect(report.steps.at(-1)?.trace[0]?.status).toBe(404);
   });
 
+  it('--protocol nchan against the embedded v1 bus: not found, exit 1', async () => {
+    const b = await bus();
+    const { code, report } = await probeJson(['--target', b.url, '--protocol', 'nchan', '--timeout', '3s']);
+    expect(code).toBe(1);
+    expect(report.protocol).toBe('nchan');
+    expect(report.failure).toBe('not-found');
+    expect(report.hints).toEqual([`the bus does not serve nchan's paths at ${b.url}: wrong --protocol, wrong base URL, or paths that need --target-option`]);
+  });
+
   it('a bus behind auth: the auth hint without credentials; passes with --header env:TOKEN, and the secret is never printed', async () => {
     const b = await bus();
     const secret = 'Bearer s3cret';
