@@ -6,6 +6,7 @@ import { resolveRun, type StoredRun } from '../db/run-queries.js';
 import { evaluateFailOn, parseFailOn, type FailOnResult } from './fail-on.js';
 import { formatCount, formatMs, formatPercent, formatTable, terminalSafe } from './format.js';
 import { metrics, type MetricUnit } from './metrics.js';
+import { redactStoredRun } from './redact-run.js';
 import { loadRunData, type RunData } from './run-figures.js';
 
 export type Direction = 'better' | 'worse' | 'same' | 'changed' | 'n/a';
@@ -50,8 +51,8 @@ export interface CompareOptions {
 /** Resolves both names, then compares. Parses --fail-on first so a typo fails before any work. */
 export function compareRunsByName(db: Db, nameA: string, nameB: string, options: CompareOptions = {}): Comparison {
   const clauses = options.failOn === undefined ? null : parseFailOn(options.failOn);
-  const a = loadRunData(db, resolveRun(db, nameA, options.dbLabel));
-  const b = loadRunData(db, resolveRun(db, nameB, options.dbLabel));
+  const a = loadRunData(db, redactStoredRun(resolveRun(db, nameA, options.dbLabel)));
+  const b = loadRunData(db, redactStoredRun(resolveRun(db, nameB, options.dbLabel)));
   const comparison = compareRuns(a, b);
   if (clauses) {
     const results = evaluateFailOn(clauses, a.figures, b.figures);

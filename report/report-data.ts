@@ -8,6 +8,7 @@ import type { RunSecond, Verdict } from '../db/run-types.js';
 import { compareRuns, type Comparison } from './compare.js';
 import { computeFidelity, fidelityCurveQuantiles, type Fidelity } from './fidelity.js';
 import { percentileCurve, percentileCurveQuantiles } from './histograms.js';
+import { redactStoredRun } from './redact-run.js';
 import { loadRunData, type RunFigures } from './run-figures.js';
 
 export interface ReportSeries {
@@ -70,7 +71,8 @@ export interface ReportOptions {
 }
 
 export function buildReportData(db: Db, run: StoredRun, vs: StoredRun | null, options: ReportOptions): ReportData {
-  const runs = [run, ...(vs ? [vs] : [])];
+  // Runs stored with credentials in a URL must not carry them into the page.
+  const runs = [run, ...(vs ? [vs] : [])].map(redactStoredRun);
   const loaded = runs.map((r) => loadRunData(db, r));
   const reportRuns: ReportRun[] = loaded.map((d) => {
     const seconds = runSeconds(db, d.run.id);

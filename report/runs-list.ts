@@ -3,6 +3,7 @@
 import type { Db } from '../db/open.js';
 import type { RunSettings } from '../db/run-types.js';
 import { listRuns } from '../db/run-queries.js';
+import { redactStoredRun } from './redact-run.js';
 import { loadRunData, type RunFigures } from './run-figures.js';
 import { formatMs, formatPercent, formatTable, terminalSafe } from './format.js';
 
@@ -20,7 +21,8 @@ export interface RunListEntry extends Omit<RunSettings, 'seed'> {
 }
 
 export function listRunEntries(db: Db): RunListEntry[] {
-  return listRuns(db).map((run) => {
+  return listRuns(db).map((stored) => {
+    const run = redactStoredRun(stored);
     const { figures } = loadRunData(db, run);
     const { id, startedAt, release, target, scale, mode, window, speed } = run;
     return {
