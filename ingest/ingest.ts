@@ -527,7 +527,7 @@ async function ingestOne(
       accepted,
       rejected,
       JSON.stringify(reasons),
-      summary.warnings.length > 0 ? JSON.stringify(summary.warnings) : null,
+      summary.warnings?.length ? JSON.stringify(summary.warnings) : null,
       sourceId,
     );
     db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(staleKey, '1');
