@@ -131,7 +131,8 @@ describe('migration 003: an old database with meta.ids.secret', () => {
     fs.writeFileSync(legacyKey, secret);
     await ingestFiles({ files: [log], db, keyFile: legacyKey });
     const h = new Database(db);
-    h.exec(`INSERT INTO meta (key, value) VALUES ('ids.secret', '${secret}'); DELETE FROM meta WHERE key = 'ids.key_id'; PRAGMA user_version = 2;`);
+    h.exec(`INSERT INTO meta (key, value) VALUES ('ids.secret', '${secret}'); DELETE FROM meta WHERE key = 'ids.key_id';
+      ALTER TABLE runs DROP COLUMN pid; ALTER TABLE runs DROP COLUMN host; ALTER TABLE sources DROP COLUMN warnings; PRAGMA user_version = 2;`);
     h.close();
     fs.rmSync(legacyKey);
     return { db, secret, actors: storedActors(db) };
