@@ -7,8 +7,8 @@ import { parseDuration } from '../core/duration.js';
 import { ExitCode, UsageError } from '../core/errors.js';
 import { parseHeaders } from '../replay/headers.js';
 import { formatProbeReport, probeDefaults, probeTarget } from '../replay/probe.js';
-import { builtinProtocolNames } from '../replay/target/index.js';
 import type { CommandContext } from './program.js';
+import { addTargetOptions, collect, parseTargetOptions } from './target-flags.js';
 
 interface ProbeFlags {
   target: string;
@@ -19,38 +19,12 @@ interface ProbeFlags {
   json?: boolean;
 }
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-/**
- * `--target-option key=value` lines to the map a protocol reads; every problem collected. The
- * protocol itself rejects keys it does not know (createTarget). Shared with replay's flags.
- */
-export function parseTargetOptions(lines: readonly string[]): { options: Record<string, string>; problems: string[] } {
-  const options: Record<string, string> = {};
-  const problems: string[] = [];
-  for (const line of lines) {
-    const eq = line.indexOf('=');
-    const key = eq > 0 ? line.slice(0, eq).trim() : '';
-    if (!/^[A-Za-z0-9._-]+$/.test(key)) {
-      problems.push(`--target-option: expected key=value, got '${line}'`);
-      continue;
-    }
-    if (key in options) {
-      problems.push(`--target-option: '${key}' is given twice`);
-      continue;
-    }
-    options[key] = line.slice(eq + 1).trim();
-  }
-  return { options, problems };
-}
-
 export function addProbeCommand(program: Command, ctx: CommandContext): Command {
-  return program
+  const command = program
     .command('probe')
     .description('Check a target before a rehearsal: publish one message on a throwaway topic, long-poll it back, show every exchange; exit 1 when it fails, 2 for bad flags.')
-    .requiredOption('--target <url>', 'base URL of the bus, e.g. http://127.0.0.1:8080')
-    .option('--protocol <name|file>', `${builtinProtocolNames().join(', ')}, a profile FILE.json or a module FILE.mjs (docs/targets.md)`, 'v1')
-    .option('--target-option <key=value>', "the protocol's own setting (repeatable), e.g. paths", collect, [])
+    .requiredOption('--target <url>', 'base URL of the bus, e.g. http://127.0.0.1:8080 (Bayeux: the mount URL, http://host:8000/faye)');
+  return addTargetOptions(command)
     .option('--header <line>', "'Name: value' sent with every request (repeatable; 'Name: env:VAR' reads $VAR); values are never printed", collect, [])
     .option('--timeout <duration>', 'longest wait for the probe message, over all attempts', `${probeDefaults.timeoutMs / 1000}s`)
     .option('--json', 'print the report as one JSON object on stdout')

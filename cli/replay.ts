@@ -13,20 +13,20 @@ import { replayModel } from '../replay/rehearse.js';
 import type { ReplayInput, ReplayRun } from '../replay/runner.js';
 import { addPlanOptions, rawPlanOptionsFromFlags } from './plan.js';
 import type { CommandContext } from './program.js';
+import { addTargetOptions, collect, parseTargetOptions } from './target-flags.js';
 
 // `rehearse replay`: parses flags, builds the plan from the model and hands both to the
 // runtime (replay/runner.ts); this file only wires signals, the terminal and the exit code.
 
 type Flags = Record<string, string | string[] | boolean | undefined>;
 
-const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
 export function addReplayCommand(program: Command, ctx: CommandContext): Command {
   const command = program
     .command('replay')
-    .description('Replay the model against a protocol v1 target with end-to-end delivery checks; exit 1 when the SLO fails.')
+    .description('Replay the model against a target bus with end-to-end delivery checks; exit 1 when the SLO fails.')
     .requiredOption('--db <file>', 'model database written by `rehearse ingest`')
-    .requiredOption('--target <url>', 'base URL of the bus, e.g. http://127.0.0.1:8080');
+    .requiredOption('--target <url>', 'base URL of the bus, e.g. http://127.0.0.1:8080 (Bayeux: the mount URL, http://host:8000/faye)');
+  addTargetOptions(command);
   // --seed also seeds the backoff jitter and the topic nonce (parseReplayFlags).
   return addPlanOptions(command)
     .option('--release <label>', 'label of the release under test (runs, compare and report group by it)')
@@ -81,6 +81,12 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
     });
 }
 
+function targetOptionsFlag(lines: Flags[string]): Record<string, string> {
+  const { options, problems } = parseTargetOptions(Array.isArray(lines) ? lines : []);
+  if (problems.length > 0) throw new UsageError(problems.join('\n  '));
+  return options;
+}
+
 /** The replay-specific flags as the runtime's options (the plan's are resolved by resolvePlanOptions). */
 export function parseReplayFlags(flags: Flags, ctx: CommandContext): Omit<ReplayOptionsInput, 'run'> {
   const str = (v: Flags[string]): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -99,6 +105,8 @@ export function parseReplayFlags(flags: Flags, ctx: CommandContext): Omit<Replay
   const scrape = str(flags.scrape);
   const out: Omit<ReplayOptionsInput, 'run'> = {
     target: String(flags.target),
+    protocol: str(flags.protocol) ?? 'v1',
+    targetOptions: targetOptionsFlag(flags.targetOption),
     headers: Array.isArray(flags.header) ? flags.header : [],
     env: ctx.io.env,
     slo: str(flags.slo),
@@ -140,8 +148,9 @@ export async function followRun(run: ReplayRun, ctx: CommandContext, o: { json: 
   ctx.io.signals.on('SIGINT', onInt);
   ctx.io.signals.on('SIGTERM', onTerm);
   run.on('start', (s) => {
-    err.write(`rehearse: run ${s.run} against ${s.target} (topics ${s.nonce}.*), SLO ${s.slo}\n`);
+    err.write(`rehearse: run ${s.run} against ${s.target} (${s.protocol}, topics ${s.nonce}.*), SLO ${s.slo}\n`);
   });
+  run.on('warning', (line) => err.write(`${tty ? '\r\x1b[K' : ''}rehearse: ${line}\n`));
   run.on('tick', (t) => {
     if (tty) err.write(`\r\x1b[K${formatTickLine(t)}`);
     else if (t.second % plainEvery === 0) err.write(`${formatTickLine(t)}\n`);

@@ -21,6 +21,10 @@ export interface RunSettings {
 /** What `rehearse replay --json` prints and runs.summary stores. */
 export interface RunSummary extends RunSettings {
   run: number;
+  /** The protocol spoken to the target ('v1', 'nchan', 'bayeux', 'profile:NAME', 'module:NAME'); absent on runs stored before targets had protocols (v1). */
+  protocol?: string;
+  /** How the run ended; absent on older runs. */
+  status?: RunStatus;
   durationS: number;
   learners: number;
   proctors: number;
@@ -38,7 +42,16 @@ export interface RunSummary extends RunSettings {
   withinTarget: number;
   latencyMs: LatencyMs;
   streams: { learner: StreamSummary; control: StreamSummary };
-  requests: { publish: number; subscribe: number; errors: number; retries: number };
+  requests: {
+    publish: number;
+    subscribe: number;
+    errors: number;
+    retries: number;
+    /** Polls that ended with nothing (absent on older runs). */
+    emptyPolls?: number;
+    /** Errors grouped as 'publish HTTP 503', 'poll network ECONNREFUSED', with one detail each (absent on older runs). */
+    errorsByKind?: Record<string, { count: number; example: string }>;
+  };
   scheduleLagMs: LatencyMs;
   /** True when the generator, not the target, limited the run (schedule lag or event-loop delay too high). */
   generatorBound: boolean;

@@ -3,6 +3,8 @@
 
 import { UsageError } from '../core/errors.js';
 import { defaultBackoff, type BackoffPolicy } from './backoff.js';
+import { parseHeaders } from './headers.js';
+import { redactUrl } from '../core/redact.js';
 import { parseSlo, defaultSlo, type Slo } from './slo.js';
 
 /** What the run record says about the plan (for runs/compare/report). */
@@ -19,8 +21,12 @@ export interface RunDescription {
 }
 
 export interface ReplayOptionsInput {
-  /** Base URL of a protocol v1 target, e.g. http://127.0.0.1:8080. */
+  /** Base URL of the target, e.g. http://127.0.0.1:8080 (protocol v1) or http://127.0.0.1:8000/faye (Bayeux). */
   target: string;
+  /** --protocol: 'v1' (default), 'nchan', 'bayeux', a profile FILE.json or a module FILE.mjs (docs/targets.md). */
+  protocol?: string;
+  /** --target-option key=value pairs, checked by the protocol. */
+  targetOptions?: Readonly<Record<string, string>>;
   /** 'Name: value' lines (value 'env:VAR' reads the environment) or a name -> value map. */
   headers?: readonly string[] | Readonly<Record<string, string>>;
   /** Where env: header values are read from; process.env by default. */
@@ -50,6 +56,8 @@ export interface ReplayOptionsInput {
 
 export interface ReplayOptions {
   target: string;
+  protocol: string;
+  targetOptions: Record<string, string>;
   headers: Record<string, string>;
   headerNames: string[];
   slo: Slo;
@@ -94,41 +102,11 @@ export function resolveReplayOptions(input: ReplayOptionsInput): ReplayOptions {
     problems.push(`--target: "${target}" is not a URL (e.g. http://127.0.0.1:8080)`);
   }
 
-  const headers: Record<string, string> = {};
-  const env = input.env ?? process.env;
-  const entries: Array<[string, string]> = Array.isArray(input.headers)
-    ? (input.headers as readonly string[]).map((line) => {
-        const colon = line.indexOf(':');
-        if (colon <= 0) {
-          // Never echo the line: it may hold a secret.
-          problems.push(`--header: expected 'Name: value' (got a value without "Name:")`);
-          return ['', ''];
-        }
-        return [line.slice(0, colon).trim(), line.slice(colon + 1).trim()];
-      })
-    : Object.entries((input.headers as Record<string, string> | undefined) ?? {});
-  for (const [name, raw] of entries) {
-    if (name === '') continue;
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
-      problems.push(`--header: "${name}" is not a valid header name`);
-      continue;
-    }
-    let value = raw;
-    const envRef = /^env:([A-Za-z_][A-Za-z0-9_]*)$/.exec(raw);
-    if (envRef) {
-      const v = env[envRef[1]!];
-      if (v === undefined || v === '') {
-        problems.push(`--header ${name}: environment variable ${envRef[1]} is not set`);
-        continue;
-      }
-      value = v;
-    }
-    if (/[\r\n]/.test(value)) {
-      problems.push(`--header ${name}: the value contains a line break`);
-      continue;
-    }
-    headers[name] = value;
-  }
+  const parsedHeaders = parseHeaders(input.headers, input.env ?? process.env);
+  problems.push(...parsedHeaders.problems);
+  const headers = parsedHeaders.headers;
+  const protocol = input.protocol ?? 'v1';
+  check(protocol.trim() !== '', '--protocol', 'must name a protocol (v1, nchan, bayeux) or a FILE.json / FILE.mjs');
 
   let slo: Slo | undefined;
   try {
@@ -178,6 +156,8 @@ export function resolveReplayOptions(input: ReplayOptionsInput): ReplayOptions {
   }
   return {
     target,
+    protocol,
+    targetOptions: { ...input.targetOptions },
     headers,
     headerNames: Object.keys(headers),
     slo,
@@ -199,7 +179,9 @@ export function resolveReplayOptions(input: ReplayOptionsInput): ReplayOptions {
 /** The options as stored with the run: everything but header values. */
 export function describeOptions(o: ReplayOptions): Record<string, unknown> {
   return {
-    target: o.target,
+    target: redactUrl(o.target),
+    protocol: o.protocol,
+    targetOptions: o.targetOptions,
     headerNames: o.headerNames,
     slo: o.slo.text,
     lossLimitMs: o.slo.lossLimitMs,
@@ -211,7 +193,7 @@ export function describeOptions(o: ReplayOptions): Record<string, unknown> {
     release: o.release,
     seed: o.seed,
     generatorLagLimitMs: o.generatorLagLimitMs,
-    scrape: o.scrape ?? null,
+    scrape: o.scrape ? { ...o.scrape, url: redactUrl(o.scrape.url) } : null,
     run: o.run,
   };
 }

@@ -79,6 +79,13 @@ export interface Target {
   readonly protocol: string;
   /** Most topics one long-poll may carry; a larger subscription is split over several sessions. */
   readonly maxTopicsPerPoll: number;
+  /**
+   * True when a session sees every message published to its topics since `subscribe()` was
+   * called, whenever its subscription is made real (the bus keeps channel history: v1 from cursor
+   * 0, Nchan from the channel's start): a subscriber is then owed messages from its join. False
+   * (Bayeux, and the safe default) when only messages published after `open()` resolves reach it.
+   */
+  readonly deliversFromSubscribe?: boolean;
   /** The bus's name for a rehearse topic (valid for that bus, one-to-one). */
   channel(topic: string): string;
   publish(actor: string, messages: readonly OutgoingMessage[], signal: AbortSignal): Promise<PublishOutcome>;

@@ -11,6 +11,7 @@ export const v1MaxTopicsPerPoll = 1000;
 class V1Target implements Target {
   readonly protocol = 'v1';
   readonly maxTopicsPerPoll = v1MaxTopicsPerPoll;
+  readonly deliversFromSubscribe = true;
   private readonly http: TargetHttp;
 
   constructor(private readonly ctx: TargetContext) {

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
+import { request } from 'undici';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -160,20 +161,26 @@ describe('rehearse replay (CLI)', () => {
     const r = rehearse(['replay', '--db', model, '--target', `http://127.0.0.1:${port}`, ...fast, '--duration', '2s', '--results', path.join(dir, 'none.db')]);
     const { code } = await r.exit;
     expect(code).toBe(2);
-    expect(r.stderr()).toMatch(/cannot reach the target http:\/\/127\.0\.0\.1:\d+: ECONNREFUSED/);
+    expect(r.stderr()).toMatch(/the target http:\/\/127\.0\.0\.1:\d+ failed the pre-flight round trip \(protocol v1\): .*ECONNREFUSED/);
+    expect(r.stderr()).toMatch(/\n {2}hint: nothing answers at http:\/\/127\.0\.0\.1:\d+: is the bus running/);
     expect(r.stderr()).not.toMatch(/\n\s+at /);
   });
 
   it('sends --header values but never stores or prints them', async () => {
+    // A recording proxy in front of the real bus: the run (and its pre-flight) must get real answers.
+    const b = await bus();
     const seen: string[] = [];
     const server = http.createServer((req, res) => {
       seen.push(String(req.headers.authorization));
-      let body = '';
-      req.on('data', (d: Buffer) => (body += d.toString()));
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
       req.on('end', () => {
-        res.writeHead(200, { 'content-type': 'application/json' });
-        if (req.url === '/v1/events/publish') res.end(`{"accepted":${(JSON.parse(body) as { messages: unknown[] }).messages.length}}`);
-        else res.end('{"messages":[],"cursors":{}}');
+        void request(b.url + (req.url ?? '/'), { method: req.method as 'POST', body: Buffer.concat(chunks), headers: { 'content-type': 'application/json' } })
+          .then(async (r) => {
+            res.writeHead(r.statusCode, { 'content-type': 'application/json' });
+            res.end(await r.body.text());
+          })
+          .catch(() => res.destroy());
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -276,7 +283,8 @@ describe('rehearse replay (CLI)', () => {
     const db = openDatabase(results, { mustExist: true });
     try {
       const run = getRun(db, 1)!;
-      expect(run.status).toBe('running');
+      // Stored as running; readers show it as abandoned once its process is gone.
+      expect(run.status).toBe('abandoned');
       const seconds = runSeconds(db, 1);
       expect(seconds.length).toBeGreaterThanOrEqual(3);
       expect(seconds.map((s) => s.second)).toEqual(seconds.map((_, i) => i + 1));

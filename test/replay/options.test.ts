@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pollLimitMs } from '../../replay/client.js';
+import { pollLimitMs } from '../../replay/target/http.js';
 import { replayDefaults, resolveReplayOptions } from '../../replay/options.js';
 
 const run = { scale: 1, mode: 'clone', window: 'test', speed: 1, seed: 3, modelFingerprint: 'test' };
