@@ -8,6 +8,7 @@ import type { Dispatcher } from 'undici';
 import { RehearseError, UsageError } from '../../core/errors.js';
 import { header, statusFailure, TargetHttp, unreadable } from './http.js';
 import { decodePayload, encodePayload, payloadValue } from './payload.js';
+import { bayeuxProtocol } from './bayeux.js';
 import { nchanProtocol } from './nchan.js';
 import { v1Protocol } from './v1.js';
 import type { Target, TargetContext, TargetFactory, TraceStep } from './types.js';
@@ -17,6 +18,7 @@ export type { Target, TargetSession, TargetFactory, TargetContext, TargetHelpers
 const builtins: Record<string, TargetFactory> = {
   v1: v1Protocol,
   nchan: nchanProtocol,
+  bayeux: bayeuxProtocol,
 };
 
 export const builtinProtocolNames = (): string[] => Object.keys(builtins);
