@@ -97,7 +97,9 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
 
   private readonly clock: Clock;
   private readonly scheduler: Scheduler;
-  private readonly waits: Waits;
+  /** Publish retries (given up when the schedule ends) and subscriber backoffs (kept through the drain) wait apart. */
+  private readonly publishWaits: Waits;
+  private readonly pollWaits: Waits;
   private readonly tracker: DeliveryTracker;
   private readonly metrics = new RunMetrics();
   private readonly samples: SentSamples;
@@ -131,7 +133,8 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     this.options = resolveReplayOptions(input);
     this.clock = input.clock ?? systemClock;
     this.scheduler = new Scheduler(this.clock, input.timers ?? systemTimers);
-    this.waits = new Waits(this.scheduler);
+    this.publishWaits = new Waits(this.scheduler);
+    this.pollWaits = new Waits(this.scheduler);
     this.tracker = new DeliveryTracker(this.options.slo.lossLimitMs, this.options.slo.thresholdsMs);
     this.samples = new SentSamples(this.options.seed);
     this.iterator = input.events[Symbol.iterator]();
@@ -223,15 +226,14 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     const shared = {
       target,
       clock: this.clock,
-      waits: this.waits,
       rng: seededRandom(`${o.seed}/backoff`),
       backoff: o.backoff,
       metrics: this.metrics,
       tracker: this.tracker,
       samples: this.samples,
     };
-    this.publishers = new Publishers({ ...shared, running: () => this.phase === 'running', settled: () => this.checkDrained() });
-    this.subscribers = new Subscribers({ ...shared, speed: o.run.speed, finished: () => this.checkDrained() });
+    this.publishers = new Publishers({ ...shared, waits: this.publishWaits, running: () => this.phase === 'running', settled: () => this.checkDrained() });
+    this.subscribers = new Subscribers({ ...shared, waits: this.pollWaits, speed: o.run.speed, finished: () => this.checkDrained() });
     this.users = new VirtualUsers({
       nonce: this.nonce,
       tracker: this.tracker,
@@ -350,8 +352,8 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     this.stopReason = reason;
     this.drainStartMs = this.clock.monoMs();
     this.emit('stopping', { reason, immediate: false });
-    // Publishes waiting for a retry are given up: the schedule is over.
-    this.waits.cancelAll();
+    // Publishes waiting for a retry are given up: the schedule is over. Subscribers keep polling to drain.
+    this.publishWaits.cancelAll();
     this.users?.leaveAll();
     // Every pending pair's deadline is at most the loss limit from now; a little slack lets the sweep see it.
     this.drainDeadline = this.scheduler.after(this.options.slo.lossLimitMs + sweepEveryMs, () => {
@@ -377,7 +379,8 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     this.tick(Math.max(this.lastSecond + 1, Math.ceil((endMs - this.t0) / this.options.tickMs)));
     this.phase = 'done';
     this.scheduler.stop();
-    this.waits.cancelAll();
+    this.publishWaits.cancelAll();
+    this.pollWaits.cancelAll();
     this.publishers?.stop();
     this.subscribers?.finishAll();
     this.tracker.abandon();

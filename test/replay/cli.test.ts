@@ -161,7 +161,7 @@ describe('rehearse replay (CLI)', () => {
     const r = rehearse(['replay', '--db', model, '--target', `http://127.0.0.1:${port}`, ...fast, '--duration', '2s', '--results', path.join(dir, 'none.db')]);
     const { code } = await r.exit;
     expect(code).toBe(2);
-    expect(r.stderr()).toMatch(/the target http:\/\/127\.0\.0\.1:\d+ failed the pre-flight round trip \(protocol v1\): .*ECONNREFUSED/);
+    expect(r.stderr()).toMatch(/the target failed the pre-flight round trip \(v1 at http:\/\/127\.0\.0\.1:\d+\): .*ECONNREFUSED/);
     expect(r.stderr()).toMatch(/\n {2}hint: nothing answers at http:\/\/127\.0\.0\.1:\d+: is the bus running/);
     expect(r.stderr()).not.toMatch(/\n\s+at /);
   });
