@@ -270,14 +270,16 @@ class BayeuxTarget implements Target {
   async close(): Promise<void> {
     const clientIds = [...this.publishers.values()].filter((c): c is string => typeof c === 'string');
     this.publishers.clear();
-    const deadline = AbortSignal.timeout(this.ctx.requestTimeoutMs);
+    // One deadline for them all, as a signal per request: one signal shared by every lane would
+    // collect more abort listeners than Node likes and warn at the terminal.
+    const deadlineMs = performance.now() + this.ctx.requestTimeoutMs;
     const lanes = Math.max(1, Math.min(this.ctx.publishConnections, clientIds.length));
     let next = 0;
     await Promise.all(
       Array.from({ length: lanes }, async () => {
-        while (next < clientIds.length && !deadline.aborted) {
+        for (let left = deadlineMs - performance.now(); next < clientIds.length && left > 0; left = deadlineMs - performance.now()) {
           const clientId = clientIds[next++]!;
-          await this.exchange('disconnect', [{ channel: '/meta/disconnect', clientId, id: this.nextId() }], deadline);
+          await this.exchange('disconnect', [{ channel: '/meta/disconnect', clientId, id: this.nextId() }], AbortSignal.timeout(Math.ceil(left)));
         }
       }),
     );
