@@ -213,8 +213,11 @@ class BayeuxTarget implements Target {
   async publish(actor: string, messages: readonly OutgoingMessage[], signal: AbortSignal): Promise<PublishOutcome> {
     let stored = 0;
     let handshakenAgain = false;
+    let sharedAborts = 0;
     while (stored < messages.length) {
       const clientId = await this.publisher(actor, signal);
+      // A handshake is shared by the actor's concurrent publishes; another caller's abort must not end this one.
+      if (typeof clientId !== 'string' && clientId.kind === 'aborted' && !signal.aborted && sharedAborts++ < 3) continue;
       if (typeof clientId !== 'string') {
         const { advisedNone: _, ...failure } = clientId as Failure & { advisedNone?: true };
         return { ...failure, stored };

@@ -228,6 +228,18 @@ describe('bayeux against Faye 1.4', () => {
     expect(await server.publishedCount()).toBe(2);
   });
 
+  it("does not let one publish's abort end another publish sharing the actor's handshake", async () => {
+    const server = await faye();
+    const target = await bayeuxTarget(server.url);
+    const stopped = new AbortController();
+    const first = target.publish('r1.c1.l1', [message(1, 'r1.c1.l1.events')], stopped.signal);
+    const second = target.publish('r1.c1.l1', [message(2, 'r1.c1.l1.events')], signal());
+    stopped.abort();
+    expect(await first).toMatchObject({ kind: 'aborted', stored: 0 });
+    expect(await second).toEqual({ kind: 'ok' });
+    expect(await server.publishedCount()).toBe(1);
+  });
+
   it("is 'fatal' for a 4xx (a wrong mount path) and 'retry' for a refused connection", async () => {
     const server = await faye();
     const wrongPath = await bayeuxTarget(server.url.replace(/\/faye$/, '/not-faye'));
