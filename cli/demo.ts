@@ -12,6 +12,7 @@ import { createPlan, resolvePlanOptions, summarizePlan } from '../replay/plan.js
 import { replayModel } from '../replay/rehearse.js';
 import { followRun } from './replay.js';
 import type { CommandContext } from './program.js';
+import { addTargetOptions, parseTargetOptions } from './target-flags.js';
 
 // `rehearse demo`: the whole pipeline on one machine in a minute or two. Generates the synthetic
 // school day (once), ingests it, starts the embedded bus in-process and replays the peak at 5x,
@@ -24,7 +25,7 @@ const maxDemoSpeed = 60;
 type Flags = Record<string, string | string[] | boolean | undefined>;
 
 export function addDemoCommand(program: Command, ctx: CommandContext): Command {
-  return program
+  const command = program
     .command('demo')
     .description('Generate a synthetic school day, ingest it, and rehearse its peak at 5x against the embedded bus (1-2 minutes).')
     .option('--dir <dir>', 'where the day, the model and the results live', path.join('.rehearse', 'demo'))
@@ -33,7 +34,9 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
     .option('--duration <duration>', 'how long to load the bus', '60s')
     .option('--speed <n>', 'divide recorded gaps by n (default: as fast as keeps the demo around 1500 requests/s, at most 60)')
     .option('--fault <spec>', "inject a bus fault, e.g. drop=0.02 (repeatable; see `rehearse bus --help`)", (v: string, p: string[] = []) => [...p, v], [])
-    .option('--json', 'print the RunSummary as one JSON object on stdout')
+    .option('--target <url>', 'rehearse a bus of your own at this URL instead of starting the embedded one (with --protocol)')
+    .option('--json', 'print the RunSummary as one JSON object on stdout');
+  return addTargetOptions(command)
     .action(async (flags: Flags) => {
       const err = ctx.io.stderr;
       const str = (v: Flags[string]): string | undefined => (typeof v === 'string' ? v : undefined);
@@ -42,6 +45,16 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
       const durationMs = parseDuration(str(flags.duration) ?? '60s');
       if (durationMs === null || durationMs <= 0) throw new UsageError(`expected a duration like 60s or 2m, got '${str(flags.duration)}'`, '--duration');
       const faults = mergeFaults((Array.isArray(flags.fault) ? flags.fault : []).map(parseFault));
+      const external = str(flags.target);
+      const protocol = str(flags.protocol) ?? 'v1';
+      const { options: targetOptions, problems } = parseTargetOptions(Array.isArray(flags.targetOption) ? flags.targetOption : []);
+      if (problems.length > 0) throw new UsageError(problems.join('\n  '));
+      if (external === undefined && protocol !== 'v1') {
+        throw new UsageError(`the embedded bus speaks protocol v1 only; give --target with the URL of your ${protocol} bus`, '--protocol');
+      }
+      if (external !== undefined && Array.isArray(flags.fault) && flags.fault.length > 0) {
+        throw new UsageError('faults are injected by the embedded bus; they cannot be used with --target', '--fault');
+      }
       const dir = path.resolve(str(flags.dir) ?? path.join('.rehearse', 'demo'));
       const modelPath = path.join(dir, `${preset}.db`);
 
@@ -74,10 +87,11 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
           speed = String(Math.round(chosen * 10) / 10);
         }
         const planOptions = resolvePlanOptions({ ...base, speed });
-        bus = await startBus({ port: 0, faults, seed: 1 });
-        const { plan, run } = replayModel({ target: bus.url, model, planOptions, db, release: 'demo' });
+        if (external === undefined) bus = await startBus({ port: 0, faults, seed: 1 });
+        const url = external ?? bus!.url;
+        const { plan, run } = replayModel({ target: url, protocol, targetOptions, model, planOptions, db, release: 'demo' });
         err.write(
-          `rehearse demo: embedded bus at ${bus.url}; replaying ${plan.window.label} at scale ${planOptions.scale}, speed ${planOptions.speed} for ${Math.round(plan.durationMs / 1000)} s\n`,
+          `rehearse demo: ${bus ? 'embedded bus' : `${protocol} target`} at ${url}; replaying ${plan.window.label} at scale ${planOptions.scale}, speed ${planOptions.speed} for ${Math.round(plan.durationMs / 1000)} s\n`,
         );
         const summary = await followRun(run, ctx, { json: flags.json === true, resultsPath: modelPath });
         if (!flags.json) {
