@@ -2,10 +2,10 @@
 // child process of this Node, on 127.0.0.1 and a free port, mounted at /faye. restart() kills it
 // and starts a fresh one on the same port: every client and subscription it held is gone.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import net, { type AddressInfo } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { freePort, killChild, launchUntilLine } from './process.js';
 import type { TargetServer } from './types.js';
 
 export interface FayeServerOptions {
@@ -16,8 +16,6 @@ export interface FayeServerOptions {
 }
 
 const script = fileURLToPath(new URL('./faye-server.mjs', import.meta.url));
-const startLimitMs = 10_000;
-const stopLimitMs = 5_000;
 
 /** Starts Faye; `stop()` it in afterEach/afterAll. */
 export async function startFaye(opts: FayeServerOptions = {}): Promise<TargetServer> {
@@ -50,52 +48,10 @@ export async function startFaye(opts: FayeServerOptions = {}): Promise<TargetSer
   return server;
 }
 
-/** Spawns the script and resolves once it prints its listening line (bounded by startLimitMs). */
 function launch(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  return new Promise((resolve, reject) => {
-    const fail = (why: string) => {
-      clearTimeout(timer);
-      child.kill('SIGKILL');
-      reject(new Error(`faye (${process.execPath} ${args.join(' ')}) ${why}\nstdout: ${stdout}\nstderr: ${stderr}`));
-    };
-    const timer = setTimeout(() => fail(`printed no listening line within ${startLimitMs} ms`), startLimitMs);
-    child.stdout!.on('data', (b: Buffer) => {
-      stdout += b.toString();
-      if (stdout.includes('faye listening on ')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
-    child.once('exit', (code, signal) => {
-      if (!stdout.includes('faye listening on ')) fail(`exited (code ${code}, signal ${signal}) before listening`);
-    });
-    child.once('error', (err) => fail(`could not start: ${err.message}`));
-  });
+  return launchUntilLine('faye', process.execPath, args, 'faye listening on ');
 }
 
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // SIGKILL, as a crash would: restart() must lose every client Faye held.
-  process.kill(child.pid!, 'SIGKILL');
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), stopLimitMs)));
-  const outcome = await Promise.race([exited, late]);
-  clearTimeout(timer);
-  if (outcome === 'late') throw new Error(`faye pid ${child.pid} did not exit within ${stopLimitMs} ms of SIGKILL`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
+function kill(child: ChildProcess): Promise<void> {
+  return killChild('faye', child);
 }
