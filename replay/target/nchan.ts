@@ -9,8 +9,8 @@
 //   that delivered it in brackets: `0,[1],-` ('-' is -1: nothing seen yet in that second).
 // - A 408 (nchan_subscriber_timeout) carries the request's Etag and no Last-Modified.
 // - If-Modified-Since at the epoch itself means "no cursor" (nchan_subscriber_first_message
-//   decides), but one second after it is a real cursor older than any message: the first poll
-//   asks for that, so a session gets everything still buffered whatever first_message says.
+//   decides). The first poll names "the oldest message" explicitly instead, so a session gets
+//   everything still buffered whatever first_message says: see startCursor().
 
 import { RehearseError, UsageError } from '../../core/errors.js';
 import type { HttpAnswer, TargetHttp } from './http.js';
@@ -19,14 +19,25 @@ import type { OpenOutcome, OutgoingMessage, PollOutcome, PublishOutcome, Receive
 /** Nchan's NCHAN_MULTITAG_MAX: a multiplexed subscriber with more channels gets 403. */
 export const nchanMaxTopicsPerPoll = 255;
 
-/** A cursor older than every message: "from the start of each channel" (the epoch itself would mean "no cursor"). */
-export const nchanStartModifiedSince = 'Thu, 01 Jan 1970 00:00:01 GMT';
-
 const topicPattern = /^[A-Za-z0-9._-]+$/;
 
-/** The Etag that goes with nchanStartModifiedSince: tag 0 for every channel, the first one active. */
-export function startEtag(channels: number): string {
-  return channels <= 1 ? '0' : `[0]${',0'.repeat(channels - 1)}`;
+/** If-Modified-Since of the first multiplexed poll: one second after the epoch (the epoch itself means "no cursor"). */
+export const nchanStartModifiedSince = 'Thu, 01 Jan 1970 00:00:01 GMT';
+
+/**
+ * The first poll's cursor: "before the oldest message" on every channel, said explicitly.
+ * - One channel: If-None-Match `0:0` alone, Nchan's compound form with time 0, which is its own
+ *   "oldest" id (the If-Modified-Since form refuses time 0).
+ * - Several: If-Modified-Since one second after the epoch and a tag of -1 (`-`) per channel,
+ *   which Nchan reads as "second 0, nothing seen": time 0 again, per channel. (The compound form
+ *   gets 400 on a multiplexed poll.)
+ * Not tag 0 at second 1: on an empty channel that id takes Nchan 1.3.6 down a "not found" path
+ * where a subscriber that goes away (rehearse ends idle polls itself) trips an assertion and the
+ * nginx worker dies (spool.c:479 `spool->msg_status == MSG_INVALID`), seen under load.
+ */
+export function startCursor(channels: number): { modifiedSince?: string; etag: string } {
+  if (channels <= 1) return { etag: '0:0' };
+  return { modifiedSince: nchanStartModifiedSince, etag: `[-]${',-'.repeat(channels - 1)}` };
 }
 
 /**
@@ -115,7 +126,7 @@ const jsonHeaders = { 'content-type': 'application/json' } as const;
  * sets nchan_subscriber_timeout above --poll-timeout (docs/targets.md, "## nchan").
  */
 class NchanSession implements TargetSession {
-  private modifiedSince = nchanStartModifiedSince;
+  private modifiedSince: string | undefined;
   private etag: string;
   private readonly dispatcher;
   private readonly path: string;
@@ -129,7 +140,9 @@ class NchanSession implements TargetSession {
     channels: readonly string[],
     private readonly timeoutS: number,
   ) {
-    this.etag = startEtag(channels.length);
+    const start = startCursor(channels.length);
+    this.modifiedSince = start.modifiedSince;
+    this.etag = start.etag;
     this.path = `${subPath}/${channels.join(',')}`;
     this.dispatcher = http.pollDispatcher();
     if (topics.length === 0) this.refusal = 'an Nchan subscription needs at least one topic';
@@ -150,7 +163,7 @@ class NchanSession implements TargetSession {
       step: 'poll',
       method: 'GET',
       path: this.path,
-      headers: { 'if-modified-since': this.modifiedSince, 'if-none-match': this.etag },
+      headers: this.modifiedSince === undefined ? { 'if-none-match': this.etag } : { 'if-modified-since': this.modifiedSince, 'if-none-match': this.etag },
       signal: AbortSignal.any([signal, deadline]),
       dispatcher: this.dispatcher,
     });
@@ -188,7 +201,7 @@ class NchanSession implements TargetSession {
   }
 
   private cursorText(): string {
-    return `Last-Modified ${this.modifiedSince}, Etag ${this.etag}`;
+    return `${this.modifiedSince === undefined ? '' : `Last-Modified ${this.modifiedSince}, `}Etag ${this.etag}`;
   }
 }
 

@@ -3,7 +3,7 @@ import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../core/errors.js';
 import { createTarget, type OutgoingMessage, type PollOutcome, type ReceivedMessage, type Target, type TargetSession } from '../../replay/target/index.js';
-import { activeChannel, nchanMaxTopicsPerPoll, startEtag } from '../../replay/target/nchan.js';
+import { activeChannel, nchanMaxTopicsPerPoll, startCursor } from '../../replay/target/nchan.js';
 import { nchanAvailable, startNchan, type NchanServerOptions } from '../servers/nginx-nchan.js';
 import type { TargetServer } from '../servers/types.js';
 
@@ -12,9 +12,9 @@ import type { TargetServer } from '../servers/types.js';
 // nchan_subscriber_first_message settings, the 255-channel limit, the status policy, a restart.
 
 describe('Nchan Etags (pure)', () => {
-  it('starts every channel at tag 0 with one active tag', () => {
-    expect(startEtag(1)).toBe('0');
-    expect(startEtag(3)).toBe('[0],0,0');
+  it('starts every channel before its oldest message', () => {
+    expect(startCursor(1)).toEqual({ etag: '0:0' });
+    expect(startCursor(3)).toEqual({ modifiedSince: 'Thu, 01 Jan 1970 00:00:01 GMT', etag: '[-],-,-' });
   });
 
   it('reads which channel delivered the message from the bracketed tag', () => {
@@ -290,6 +290,46 @@ describe.skipIf(!nchanAvailable)('nchan target against nginx + Nchan', () => {
     expect(ids).not.toContain(beforeRestart.id);
     expect(new Set(ids).size).toBe(ids.length);
   }, 40_000);
+
+  it('survives 500 sessions whose idle polls the client keeps ending (Nchan 1.3.6 crashed on a tag-0 start cursor here)', async () => {
+    const s = await server({ timeoutS: 30 });
+    const t = await target(s, undefined, 0.5);
+    const stop = new AbortController();
+    const got = new Map<number, number>();
+    const failures: PollOutcome[] = [];
+    const rosters = Array.from({ length: 500 }, () => topics(2));
+    const polling = rosters.map(async (roster) => {
+      const session = t.subscribe('proctor-1', roster);
+      await session.open(stop.signal);
+      for (let i = 0; i < 1000 && !stop.signal.aborted; i++) {
+        const o = await session.poll(stop.signal);
+        if (o.kind === 'messages') for (const m of o.messages) got.set(m.id, (got.get(m.id) ?? 0) + 1);
+        else if (o.kind !== 'empty' && o.kind !== 'aborted') {
+          failures.push(o);
+          break;
+        }
+      }
+    });
+    const sent = rosters.flatMap((roster) => roster.map((topic) => message(topic)));
+    // Eight publishers, each sending its share as batches of 25.
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, async (_, w) => {
+        for (let i = w * 25; i < sent.length; i += 8 * 25) {
+          const o = await t.publish('learner-1', sent.slice(i, i + 25), signal());
+          if (o.kind !== 'ok') return o;
+        }
+        return { kind: 'ok' };
+      }),
+    );
+    expect(outcomes.filter((o) => o.kind !== 'ok')).toEqual([]);
+    for (let i = 0; i < 300 && got.size < sent.length && failures.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    stop.abort();
+    await Promise.all(polling);
+    expect(failures.slice(0, 3)).toEqual([]);
+    expect(got.size).toBe(sent.length);
+    expect([...got.values()].every((n) => n === 1)).toBe(true);
+    expect(await s.publishedCount()).toBe(sent.length);
+  }, 60_000);
 
   it('validates its --target-option keys', async () => {
     await expect(target(shared, { pubPath: 'pub' })).rejects.toBeInstanceOf(UsageError);
