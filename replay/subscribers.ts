@@ -132,6 +132,7 @@ export class Subscribers {
       metrics.recordError('open', r);
       if (r.kind === 'fatal') return false;
       if (!(await this.backoff(sub, lane, r))) return false;
+      metrics.c.retries++;
     }
     return false;
   }
