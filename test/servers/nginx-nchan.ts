@@ -123,6 +123,11 @@ http {
 async function launch(dir: string, conf: string, origin: string): Promise<ChildProcess> {
   // -e: nginx opens its error log before reading the conf; keep even that one inside dir.
   const child = spawn(nginxBinary, ['-p', `${dir}/`, '-c', conf, '-e', path.join(dir, 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // nginx outlives a test process that dies without stop() (it is not tied to its parent): kill it
+  // on the way out too ('exit' runs on a normal exit and on an uncaught exception).
+  const onExit = () => child.kill('SIGKILL');
+  process.once('exit', onExit);
+  child.once('exit', () => process.removeListener('exit', onExit));
   let stderr = '';
   child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
