@@ -195,7 +195,7 @@ export function runSeconds(db: Db, runId: number): RunSecond[] {
     .prepare(
       `SELECT second, virtual_users AS virtualUsers, open_polls AS openPolls, publishes, subscribes, deliveries, duplicates,
         lost, errors, retries, p50_ms AS p50Ms, p95_ms AS p95Ms, p99_ms AS p99Ms, max_ms AS maxMs,
-        schedule_lag_p99_ms AS scheduleLagP99Ms, loop_delay_p99_ms AS loopDelayP99Ms
+        schedule_lag_p99_ms AS scheduleLagP99Ms, loop_delay_p99_ms AS loopDelayP99Ms, delivery_histogram AS deliveryHistogram
        FROM run_seconds WHERE run_id = ? ORDER BY second`,
     )
     .all(runId) as RunSecond[];

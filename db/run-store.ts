@@ -45,13 +45,13 @@ export class RunWriter {
   ) {
     this.insertSecond = db.prepare(
       `INSERT OR REPLACE INTO run_seconds (run_id, second, virtual_users, open_polls, publishes, subscribes, deliveries,
-        duplicates, lost, errors, retries, p50_ms, p95_ms, p99_ms, max_ms, schedule_lag_p99_ms, loop_delay_p99_ms)
+        duplicates, lost, errors, retries, p50_ms, p95_ms, p99_ms, max_ms, schedule_lag_p99_ms, loop_delay_p99_ms, delivery_histogram)
        VALUES (@runId, @second, @virtualUsers, @openPolls, @publishes, @subscribes, @deliveries, @duplicates, @lost,
-        @errors, @retries, @p50Ms, @p95Ms, @p99Ms, @maxMs, @scheduleLagP99Ms, @loopDelayP99Ms)`,
+        @errors, @retries, @p50Ms, @p95Ms, @p99Ms, @maxMs, @scheduleLagP99Ms, @loopDelayP99Ms, @deliveryHistogram)`,
     );
     this.insertScrape = db.prepare('INSERT INTO run_scrapes (run_id, at_ms, metric, labels, value) VALUES (?, ?, ?, ?, ?)');
     this.secondAndScrapes = db.transaction((second: RunSecond | null, scrapes: readonly ScrapeSample[]) => {
-      if (second) this.insertSecond.run({ runId: this.runId, ...second });
+      if (second) this.insertSecond.run({ runId: this.runId, ...second, deliveryHistogram: second.deliveryHistogram ?? null });
       for (const s of scrapes) this.insertScrape.run(this.runId, Math.round(s.atMs), s.metric, s.labels, s.value);
     });
   }

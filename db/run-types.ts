@@ -102,6 +102,8 @@ export interface RunSecond {
   maxMs: number | null;
   scheduleLagP99Ms: number | null;
   loopDelayP99Ms: number | null;
+  /** That second's first deliveries as a compressed base64 HDR histogram (microseconds); null when none or stored before migration 006. */
+  deliveryHistogram?: string | null;
 }
 
 /** One value of the target's /metrics scraped during a run (run_scrapes). */

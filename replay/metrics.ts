@@ -3,6 +3,7 @@
 // sessions write here; the verdict and the run store read it.
 
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import * as hdr from 'hdr-histogram-js';
 import type { RunSecond } from '../db/run-types.js';
 import type { DeliveryTracker } from './delivery.js';
 import { newLatencyHistogram, percentileMs, recordMs } from './delivery.js';
@@ -70,6 +71,8 @@ export class RunMetrics {
   readonly c: RequestCounts = emptyRequestCounts();
   readonly errorsByKind = new Map<string, ErrorKind>();
   readonly lagAll = newLatencyHistogram();
+  /** How long each request took, by kind: a publish to its answer, a long-poll held to its answer, a subscription open. */
+  readonly requestTimes = { publish: newLatencyHistogram(), poll: newLatencyHistogram(), open: newLatencyHistogram() };
   private readonly lagSecond = newLatencyHistogram();
   private loopSecond: IntervalHistogram | undefined;
   private loopAll: IntervalHistogram | undefined;
@@ -100,6 +103,10 @@ export class RunMetrics {
   recordLag(ms: number): void {
     recordMs(this.lagAll, ms);
     recordMs(this.lagSecond, ms);
+  }
+
+  recordRequestTime(kind: 'publish' | 'poll' | 'open', ms: number): void {
+    recordMs(this.requestTimes[kind], ms);
   }
 
   recordError(request: 'publish' | 'poll' | 'open', f: Exclude<Failure, { kind: 'aborted' }>): void {
@@ -138,6 +145,7 @@ export class RunMetrics {
       maxMs: h.totalCount > 0 ? h.maxValue / 1000 : null,
       scheduleLagP99Ms: percentileMs(this.lagSecond, 99),
       loopDelayP99Ms: loopP99,
+      deliveryHistogram: h.totalCount > 0 ? hdr.encodeIntoCompressedBase64(h) : null,
     };
     h.reset();
     this.lagSecond.reset();

@@ -67,11 +67,13 @@ export class Publishers {
         const request = new AbortController();
         this.controllers.add(request);
         let r: PublishOutcome;
+        const sentAt = clock.monoMs();
         try {
           r = await this.d.target.publish(actor, rest, request.signal);
         } finally {
           this.controllers.delete(request);
         }
+        if (r.kind !== 'aborted') metrics.recordRequestTime('publish', clock.monoMs() - sentAt);
         if (r.kind === 'ok') {
           c.publishedMessages += rest.length;
           return;

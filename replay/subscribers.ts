@@ -120,9 +120,11 @@ export class Subscribers {
       const ac = new AbortController();
       lane.poll = ac;
       metrics.c.openRequests++;
+      const openedAt = this.d.clock.monoMs();
       const r = await lane.session.open(ac.signal);
       lane.poll = null;
       if (isDone(sub) || r.kind === 'aborted') return false;
+      metrics.recordRequestTime('open', this.d.clock.monoMs() - openedAt);
       if (r.kind === 'ok') {
         lane.opened = true;
         lane.attempt = 0;
@@ -150,6 +152,7 @@ export class Subscribers {
       lane.poll = null;
       if (isDone(sub) || r.kind === 'aborted') return;
       const now = clock.monoMs();
+      metrics.recordRequestTime('poll', now - polledAtMs);
       if (r.kind === 'messages' || r.kind === 'empty') {
         lane.attempt = 0;
         // In recorded time like the other samples (a poll ends at the next delivery, which --speed brings sooner).

@@ -5,6 +5,7 @@ import { runsSchema } from './002-runs.js';
 import { movePseudonymSecretOut, pseudonymKeySchema, type MigrationContext } from './003-pseudonym-key.js';
 import { runProcessSchema } from './004-run-process.js';
 import { sourceWarningsSchema } from './005-source-warnings.js';
+import { secondHistogramsSchema } from './006-second-histograms.js';
 import type Database from 'better-sqlite3';
 
 export type { MigrationContext };
@@ -22,4 +23,5 @@ export const migrations: readonly Migration[] = [
   { name: '003-pseudonym-key', before: movePseudonymSecretOut, sql: pseudonymKeySchema },
   { name: '004-run-process', sql: runProcessSchema },
   { name: '005-source-warnings', sql: sourceWarningsSchema },
+  { name: '006-second-histograms', sql: secondHistogramsSchema },
 ];

@@ -56,6 +56,8 @@ export function activeChannel(etag: string, channels: number): number | undefine
 class NchanTarget implements Target {
   readonly protocol = 'nchan';
   readonly maxTopicsPerPoll = nchanMaxTopicsPerPoll;
+  /** The first poll asks for each channel from its start, so a subscriber is owed everything published since its join. */
+  readonly deliversFromSubscribe = true;
   private readonly http: TargetHttp;
   private readonly helpers: TargetHelpers;
   private readonly pollTimeoutS: number;
