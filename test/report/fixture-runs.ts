@@ -208,7 +208,11 @@ export function insertRun(db: Db, spec: FixtureRun = {}): number {
     const c = db.prepare('INSERT INTO run_counts (run_id, name, value) VALUES (?, ?, ?)');
     for (const [name, value] of Object.entries({ published, expected, delivered, duplicates, lost, errors, retries })) c.run(id, name, value);
   }
-  const sec = db.prepare(`INSERT INTO run_seconds VALUES (${Array(17).fill('?').join(', ')})`);
+  // Columns named: migrations add columns (006: delivery_histogram), which stay NULL here.
+  const sec = db.prepare(
+    `INSERT INTO run_seconds (run_id, second, virtual_users, open_polls, publishes, subscribes, deliveries, duplicates, lost, errors, retries,
+      p50_ms, p95_ms, p99_ms, max_ms, schedule_lag_p99_ms, loop_delay_p99_ms) VALUES (${Array(17).fill('?').join(', ')})`,
+  );
   for (const r of rows) sec.run(id, ...r);
   const samples = spec.samples ?? defaultSamples(rng);
   const ins = db.prepare('INSERT INTO run_samples (run_id, name, count, samples) VALUES (?, ?, ?, ?)');
