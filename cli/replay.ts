@@ -12,6 +12,7 @@ import type { PlanOptions } from '../replay/plan-types.js';
 import { replayModel } from '../replay/rehearse.js';
 import type { ReplayInput, ReplayRun } from '../replay/runner.js';
 import { addPlanOptions, rawPlanOptionsFromFlags } from './plan.js';
+import { applyRunConfig, configOptionHelp, missingRequired } from './run-config.js';
 import type { CommandContext } from './program.js';
 import { addTargetOptions, collect, parseTargetOptions } from './target-flags.js';
 
@@ -24,8 +25,10 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
   const command = program
     .command('replay')
     .description('Replay the model against a target bus with end-to-end delivery checks; exit 1 when the SLO fails.')
-    .requiredOption('--db <file>', 'model database written by `rehearse ingest`')
-    .requiredOption('--target <url>', 'base URL of the bus, e.g. http://127.0.0.1:8080 (Bayeux: the mount URL, http://host:8000/faye)');
+    // Required, but they may come from --config: checked in the action (missingRequired).
+    .option('--db <file>', 'model database written by `rehearse ingest` (required)')
+    .option('--target <url>', 'base URL of the bus, e.g. http://127.0.0.1:8080 (Bayeux: the mount URL, http://host:8000/faye) (required)')
+    .option('--config <file>', configOptionHelp);
   addTargetOptions(command);
   // --seed also seeds the backoff jitter and the topic nonce (parseReplayFlags).
   return addPlanOptions(command)
@@ -41,7 +44,11 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
     .option('--publish-connections <n>', 'sockets shared by publishes (each virtual user also holds one for its long-poll)', '256')
     .option('--max-lag <duration>', 'schedule lag or event-loop delay p99 above this marks the run generator-bound', '200ms')
     .option('--json', 'print the RunSummary as one JSON object on stdout')
-    .action(async (flags: Flags) => {
+    .action(async (cliFlags: Flags) => {
+      const config = applyRunConfig(command, cliFlags, 'replay');
+      const flags = (config?.flags ?? cliFlags) as Flags;
+      const missing = missingRequired(flags, [{ attribute: 'db', spec: '--db <file>', key: 'db' }, { attribute: 'target', spec: '--target <url>', key: 'target' }], config);
+      if (missing.length > 0) throw new UsageError(missing.join('\n'));
       const str = (v: Flags[string]): string | undefined => (typeof v === 'string' ? v : undefined);
       // Every flag is validated before any database is opened or any byte is sent, and every
       // problem is reported at once (plan flags and replay flags alike).
@@ -56,6 +63,7 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
       let replayFlags: Omit<ReplayOptionsInput, 'run'> | undefined;
       try {
         replayFlags = parseReplayFlags(flags, ctx);
+        if (config) replayFlags.config = config.record;
         const p = planOptions ?? defaultPlanOptions;
         resolveReplayOptions({ ...replayFlags, run: { scale: p.scale, mode: p.mode, window: p.window, speed: p.speed, seed: p.seed, modelFingerprint: '' } });
       } catch (err) {
@@ -63,6 +71,7 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
         problems.push(...err.message.replace(/^invalid options:\n/, '').split('\n').map((l) => l.trim()));
       }
       if (problems.length > 0 || !planOptions || !replayFlags) {
+        if (config) problems.splice(0, problems.length, ...problems.map((p) => config.attribute(p)));
         throw new UsageError(problems.length === 1 ? problems[0]! : `${problems.length} options are invalid:\n  ${problems.join('\n  ')}`);
       }
       const modelPath = String(flags.db);
@@ -151,9 +160,11 @@ export async function followRun(run: ReplayRun, ctx: CommandContext, o: { json: 
     err.write(`rehearse: run ${s.run} against ${s.target} (${s.protocol}, topics ${s.nonce}.*), SLO ${s.slo}\n`);
   });
   run.on('warning', (line) => err.write(`${tty ? '\r\x1b[K' : ''}rehearse: ${line}\n`));
+  // --duration bounds the run; otherwise the plan's own length: what the progress line counts down.
+  const plannedMs = run.options.durationMs ?? run.options.run.plannedDurationMs ?? null;
   run.on('tick', (t) => {
-    if (tty) err.write(`\r\x1b[K${formatTickLine(t)}`);
-    else if (t.second % plainEvery === 0) err.write(`${formatTickLine(t)}\n`);
+    if (tty) err.write(`\r\x1b[K${formatTickLine(t, plannedMs)}`);
+    else if (t.second % plainEvery === 0) err.write(`${formatTickLine(t, plannedMs)}\n`);
   });
   run.on('stopping', (s) => {
     if (!s.immediate) err.write(`${tty ? '\r\x1b[K' : ''}rehearse: ${s.reason}; draining\n`);
