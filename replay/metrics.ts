@@ -31,6 +31,8 @@ export interface RequestCounts {
   unidentified: number;
   /** Delivered messages whose payload names a topic the subscriber never asked for, or that came on another topic. */
   misrouted: number;
+  /** Answers that broke the protocol's own rules (v1: seq not increasing on a topic). */
+  protocolViolations: number;
 }
 
 /** An empty answer sooner than this is not a held long-poll. */
@@ -57,6 +59,7 @@ export function emptyRequestCounts(): RequestCounts {
     fastEmptyPolls: 0,
     unidentified: 0,
     misrouted: 0,
+    protocolViolations: 0,
   };
 }
 
@@ -70,6 +73,8 @@ export function errorKind(request: 'publish' | 'poll' | 'open', f: Exclude<Failu
 export class RunMetrics {
   readonly c: RequestCounts = emptyRequestCounts();
   readonly errorsByKind = new Map<string, ErrorKind>();
+  /** The first protocol violation, in the target's words, for the verdict. */
+  firstViolation: string | undefined;
   readonly lagAll = newLatencyHistogram();
   /** How long each request took, by kind: a publish to its answer, a long-poll held to its answer, a subscription open. */
   readonly requestTimes = { publish: newLatencyHistogram(), poll: newLatencyHistogram(), open: newLatencyHistogram() };
@@ -103,6 +108,11 @@ export class RunMetrics {
   recordLag(ms: number): void {
     recordMs(this.lagAll, ms);
     recordMs(this.lagSecond, ms);
+  }
+
+  recordViolations(violations: readonly string[]): void {
+    this.c.protocolViolations += violations.length;
+    this.firstViolation ??= violations[0];
   }
 
   recordRequestTime(kind: 'publish' | 'poll' | 'open', ms: number): void {

@@ -160,6 +160,7 @@ export class Subscribers {
         if (r.kind === 'messages') {
           lane.fastEmpty = 0;
           metrics.c.unidentified += r.unidentified;
+          if (r.violations?.length) metrics.recordViolations(r.violations);
           for (const m of r.messages) this.received(sub, m, now);
         } else {
           metrics.c.emptyPolls++;

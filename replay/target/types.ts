@@ -54,6 +54,8 @@ export type PollOutcome =
       messages: ReceivedMessage[];
       /** Messages whose payload carried no rehearse identity (a bus that rewrites bodies, or a stranger on the channel). */
       unidentified: number;
+      /** What in this answer breaks the protocol's own rules (v1: a seq that does not increase on its topic), in words. */
+      violations?: string[];
     }
   /** The poll ended with nothing (timeout, 304, 408 where the protocol says so). */
   | { kind: 'empty' }

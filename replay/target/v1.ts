@@ -76,22 +76,35 @@ class V1Session implements TargetSession {
       return unreadable(a, 'subscribe answer lacks "messages" or "cursors"');
     }
     const cursors = v.cursors as Record<string, unknown>;
+    // The lowest seq each topic may deliver now: above the cursor sent, unless the bus answered a
+    // lower cursor, which is how it says its numbering began again (a restart: docs/protocol.md).
+    const floor: Record<string, number> = {};
     for (const topic of Object.keys(this.cursors)) {
       const c = cursors[topic];
-      if (typeof c === 'number' && Number.isSafeInteger(c) && c >= 0) this.cursors[topic] = c;
+      const valid = typeof c === 'number' && Number.isSafeInteger(c) && c >= 0;
+      floor[topic] = valid && c < this.cursors[topic]! ? 0 : this.cursors[topic]!;
+      if (valid) this.cursors[topic] = c;
     }
     const messages: ReceivedMessage[] = [];
+    const violations: string[] = [];
     let unidentified = 0;
     for (const m of v.messages as unknown[]) {
-      const msg = typeof m === 'object' && m !== null ? (m as { topic?: unknown; data?: unknown }) : undefined;
+      const msg = typeof m === 'object' && m !== null ? (m as { topic?: unknown; seq?: unknown; data?: unknown }) : undefined;
       const on = typeof msg?.topic === 'string' ? msg.topic : undefined;
       const got = msg ? decodePayload(msg.data, on ?? '') : undefined;
       if (got) messages.push(got);
       else unidentified++;
+      // Within a topic, seq only ever increases (docs/protocol.md): a bus that repeats or rewinds it breaks cursors.
+      if (on !== undefined && on in floor) {
+        const seq = msg!.seq;
+        const last = floor[on]!;
+        if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= last) violations.push(`seq ${JSON.stringify(seq)} on topic ${on} after seq ${last}`);
+        else floor[on] = seq;
+      }
     }
     if (a.trace) a.trace.extracted = `${messages.length} message(s)${messages.length ? `: ids ${messages.map((m) => m.id).join(', ')}` : ''}${unidentified ? `, ${unidentified} without rehearse's payload` : ''}; cursors ${JSON.stringify(this.cursors)}`;
     if (messages.length === 0 && unidentified === 0) return { kind: 'empty' };
-    return { kind: 'messages', messages, unidentified };
+    return violations.length > 0 ? { kind: 'messages', messages, unidentified, violations } : { kind: 'messages', messages, unidentified };
   }
 
   async close(): Promise<void> {
