@@ -13,6 +13,7 @@ import { replayModel } from '../replay/rehearse.js';
 import { followRun } from './replay.js';
 import type { CommandContext } from './program.js';
 import { addTargetOptions, parseTargetOptions } from './target-flags.js';
+import { configOptionHelp, withRunConfig } from './run-config.js';
 
 // `rehearse demo`: the whole pipeline on one machine in a minute or two. Generates the synthetic
 // school day (once), ingests it, starts the embedded bus in-process and replays the peak at 5x,
@@ -35,9 +36,10 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
     .option('--speed <n>', 'divide recorded gaps by n (default: as fast as keeps the demo around 1500 requests/s, at most 60)')
     .option('--fault <spec>', "inject a bus fault, e.g. drop=0.02 (repeatable; see `rehearse bus --help`)", (v: string, p: string[] = []) => [...p, v], [])
     .option('--target <url>', 'rehearse a bus of your own at this URL instead of starting the embedded one (with --protocol)')
-    .option('--json', 'print the RunSummary as one JSON object on stdout');
+    .option('--json', 'print the RunSummary as one JSON object on stdout')
+    .option('--config <file>', `${configOptionHelp}; demo reads target, protocol, targetOptions and plan.scale, plan.duration, plan.speed`);
   return addTargetOptions(command)
-    .action(async (flags: Flags) => {
+    .action(withRunConfig<Flags>(command, 'demo', async (flags, config) => {
       const err = ctx.io.stderr;
       const str = (v: Flags[string]): string | undefined => (typeof v === 'string' ? v : undefined);
       const preset = str(flags.preset) ?? 'small';
@@ -89,7 +91,7 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
         const planOptions = resolvePlanOptions({ ...base, speed });
         if (external === undefined) bus = await startBus({ port: 0, faults, seed: 1 });
         const url = external ?? bus!.url;
-        const { plan, run } = replayModel({ target: url, protocol, targetOptions, model, planOptions, db, release: 'demo' });
+        const { plan, run } = replayModel({ target: url, protocol, targetOptions, model, planOptions, db, release: 'demo', config: config?.record });
         err.write(
           `rehearse demo: ${bus ? 'embedded bus' : `${protocol} target`} at ${url}; replaying ${plan.window.label} at scale ${planOptions.scale}, speed ${planOptions.speed} for ${Math.round(plan.durationMs / 1000)} s\n`,
         );
@@ -102,5 +104,5 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
         await bus?.close();
         db.close();
       }
-    });
+    }));
 }

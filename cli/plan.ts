@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { openDatabase } from '../db/open.js';
 import { openModelReader } from '../db/model-store.js';
-import { createPlan, formatPlanSummary, resolvePlanOptions, summarizePlan, type RawPlanOptions } from '../replay/plan.js';
+import { UsageError } from '../core/errors.js';
+import { createPlan, formatPlanSummary, PlanOptionsError, resolvePlanOptions, summarizePlan, type RawPlanOptions } from '../replay/plan.js';
 import type { CommandContext } from './program.js';
+import { applyRunConfig, configOptionHelp, missingRequired } from './run-config.js';
 
 // `rehearse plan`: the dry run. Parses flags, builds the plan from the model and prints what
 // the rehearsal will ask of the target and of the generator machines, without sending a byte.
@@ -39,12 +41,25 @@ export function addPlanCommand(program: Command, ctx: CommandContext): Command {
   const command = program
     .command('plan')
     .description('Dry run: what a rehearsal at --scale will ask of the target and of the generator machines.')
-    .requiredOption('--db <file>', 'model database written by `rehearse ingest`');
+    // Required, but it may come from --config: checked in the action (missingRequired).
+    .option('--db <file>', 'model database written by `rehearse ingest` (required)')
+    .option('--config <file>', `${configOptionHelp}; plan reads its db and plan keys`);
   return addPlanOptions(command)
     .option('--json', 'print the PlanSummary as JSON')
-    .action((flags: Record<string, unknown>) => {
+    .action((cliFlags: Record<string, unknown>) => {
+      const config = applyRunConfig(command, cliFlags, 'plan');
+      const flags = config?.flags ?? cliFlags;
+      const missing = missingRequired(flags, [{ attribute: 'db', spec: '--db <file>', key: 'db' }], config);
+      if (missing.length > 0) throw new UsageError(missing.join('\n'));
       // Validate every flag before touching the database, so a typo is reported at once.
-      const options = resolvePlanOptions(rawPlanOptionsFromFlags(flags));
+      let options;
+      try {
+        options = resolvePlanOptions(rawPlanOptionsFromFlags(flags));
+      } catch (err) {
+        if (!(err instanceof PlanOptionsError) || !config) throw err;
+        const lines = err.problems.map((p) => config.attribute(`${p.flag}: ${p.message}`));
+        throw new UsageError(lines.length === 1 ? lines[0]! : `${lines.length} options are invalid:\n  ${lines.join('\n  ')}`);
+      }
       const db = openDatabase(String(flags.db), { mustExist: true, readonly: true });
       try {
         const summary = summarizePlan(createPlan(openModelReader(db), options));

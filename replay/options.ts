@@ -51,6 +51,8 @@ export interface ReplayOptionsInput {
   /** Topic prefix; a fresh random one per run by default. */
   runNonce?: string;
   scrape?: { url: string; intervalMs?: number };
+  /** The run configuration file (--config) the options came from: absolute path and sha256. */
+  config?: { path: string; sha256: string };
   run: RunDescription;
 }
 
@@ -72,6 +74,7 @@ export interface ReplayOptions {
   tickMs: number;
   runNonce: string | undefined;
   scrape: { url: string; intervalMs: number } | undefined;
+  config?: { path: string; sha256: string };
   run: RunDescription;
 }
 
@@ -172,6 +175,7 @@ export function resolveReplayOptions(input: ReplayOptionsInput): ReplayOptions {
     tickMs,
     runNonce: input.runNonce,
     scrape,
+    config: input.config,
     run: r,
   };
 }
@@ -194,6 +198,7 @@ export function describeOptions(o: ReplayOptions): Record<string, unknown> {
     seed: o.seed,
     generatorLagLimitMs: o.generatorLagLimitMs,
     scrape: o.scrape ? { ...o.scrape, url: redactUrl(o.scrape.url) } : null,
+    config: o.config ?? null,
     run: o.run,
   };
 }
