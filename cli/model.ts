@@ -2,6 +2,7 @@
 
 import type { Command } from 'commander';
 import { UsageError } from '../core/errors.js';
+import { zoneLabel } from '../core/zone.js';
 import { openDatabase } from '../db/open.js';
 import { describeModel, formatModelDescription } from '../ingest/describe.js';
 import type { CommandContext } from './program.js';
@@ -17,7 +18,9 @@ export function addModelCommand(program: Command, ctx: CommandContext): Command 
       const db = openDatabase(flags.db, { mustExist: true, readonly: true });
       try {
         const d = describeModel(db);
-        ctx.io.stdout.write(flags.json ? JSON.stringify(d, null, 2) + '\n' : formatModelDescription(d));
+        // --json keeps the zone luxon reads (Etc/GMT-2); the text shows it as people read it (UTC+2).
+        const forPeople = { ...d, timezone: zoneLabel(d.timezone, Date.parse(d.span.start)) };
+        ctx.io.stdout.write(flags.json ? JSON.stringify(d, null, 2) + '\n' : formatModelDescription(forPeople));
       } finally {
         db.close();
       }

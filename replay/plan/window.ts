@@ -4,6 +4,7 @@
 import { DateTime, Interval } from 'luxon';
 import { UsageError } from '../../core/errors.js';
 import { formatDuration } from '../../core/duration.js';
+import { zoneLabel } from '../../core/zone.js';
 import type { ModelReader } from '../../db/model-types.js';
 import type { PlanOptions, PlanWindow } from '../plan-types.js';
 
@@ -15,15 +16,17 @@ export function resolveWindow(model: ModelReader, options: PlanOptions): PlanWin
   const overview = model.overview();
   const { startMs: spanStart, endMs: spanEnd } = overview.span;
   const zone = overview.timezone || 'UTC';
+  // Labels are stored with the run and printed: the zone as people read it (UTC+2, not Etc/GMT-2).
+  const shown = zoneLabel(zone, spanStart);
   const spec = options.window;
   if (!(spanEnd > spanStart)) {
     throw new UsageError('the model covers no time (empty span); ingest some logs first', '--window');
   }
-  if (spec === 'all') return { startMs: spanStart, endMs: spanEnd, label: `all ${clock(spanStart, zone)}-${clock(spanEnd, zone)} ${zone}` };
+  if (spec === 'all') return { startMs: spanStart, endMs: spanEnd, label: `all ${clock(spanStart, zone)}-${clock(spanEnd, zone)} ${shown}` };
   if (spec === 'peak') {
     const lengthMs = Math.min(spanEnd - spanStart, (options.durationMs ?? defaultPeakMs) * options.speed);
     const startMs = busiestStart(model, spanStart, spanEnd, lengthMs);
-    return { startMs, endMs: startMs + lengthMs, label: `peak ${formatDuration(lengthMs)} ${clock(startMs, zone)}-${clock(startMs + lengthMs, zone)} ${zone}` };
+    return { startMs, endMs: startMs + lengthMs, label: `peak ${formatDuration(lengthMs)} ${clock(startMs, zone)}-${clock(startMs + lengthMs, zone)} ${shown}` };
   }
   let from: number;
   let to: number;
@@ -44,11 +47,11 @@ export function resolveWindow(model: ModelReader, options: PlanOptions): PlanWin
   const endMs = Math.min(to, spanEnd);
   if (!(endMs > startMs)) {
     throw new UsageError(
-      `${spec} does not overlap the recorded day, ${clock(spanStart, zone)}-${clock(spanEnd, zone)} ${zone} (${DateTime.fromMillis(spanStart, { zone }).toISODate()})`,
+      `${spec} does not overlap the recorded day, ${clock(spanStart, zone)}-${clock(spanEnd, zone)} ${shown} (${DateTime.fromMillis(spanStart, { zone }).toISODate()})`,
       '--window',
     );
   }
-  return { startMs, endMs, label: `${clock(startMs, zone)}-${clock(endMs, zone)} ${zone}` };
+  return { startMs, endMs, label: `${clock(startMs, zone)}-${clock(endMs, zone)} ${shown}` };
 }
 
 function clock(ms: number, zone: string): string {
