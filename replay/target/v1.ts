@@ -7,6 +7,8 @@ import type { OpenOutcome, OutgoingMessage, PollOutcome, PublishOutcome, Receive
 
 /** The embedded bus refuses larger subscribes; a bigger roster is split over several polls. */
 export const v1MaxTopicsPerPoll = 1000;
+/** Restarts of the bus a session tolerates per topic before a seq that steps back is a violation. */
+const renumberingsAllowed = 3;
 
 class V1Target implements Target {
   readonly protocol = 'v1';
@@ -44,6 +46,8 @@ const jsonHeaders = { 'content-type': 'application/json' } as const;
 
 class V1Session implements TargetSession {
   private readonly cursors: Record<string, number> = {};
+  /** Steps back in seq per topic, taken as the bus renumbering after a restart. */
+  private readonly renumberings = new Map<string, number>();
   private readonly dispatcher;
 
   constructor(
@@ -76,17 +80,18 @@ class V1Session implements TargetSession {
       return unreadable(a, 'subscribe answer lacks "messages" or "cursors"');
     }
     const cursors = v.cursors as Record<string, unknown>;
-    // The lowest seq each topic may deliver now: above the cursor sent, unless the bus answered a
-    // lower cursor, which is how it says its numbering began again (a restart: docs/protocol.md).
+    // The lowest seq each topic may deliver now: above the cursor sent. A bus that restarted numbers
+    // afresh, so a seq at or below the cursor is taken as a renumbering, a few times per topic; a
+    // topic that keeps going back (a bus that rewrites seq) breaks cursors, and that is a violation.
     const floor: Record<string, number> = {};
     for (const topic of Object.keys(this.cursors)) {
+      floor[topic] = this.cursors[topic]!;
       const c = cursors[topic];
-      const valid = typeof c === 'number' && Number.isSafeInteger(c) && c >= 0;
-      floor[topic] = valid && c < this.cursors[topic]! ? 0 : this.cursors[topic]!;
-      if (valid) this.cursors[topic] = c;
+      if (typeof c === 'number' && Number.isSafeInteger(c) && c >= 0) this.cursors[topic] = c;
     }
     const messages: ReceivedMessage[] = [];
     const violations: string[] = [];
+    const renumbered = new Set<string>();
     let unidentified = 0;
     for (const m of v.messages as unknown[]) {
       const msg = typeof m === 'object' && m !== null ? (m as { topic?: unknown; seq?: unknown; data?: unknown }) : undefined;
@@ -94,13 +99,22 @@ class V1Session implements TargetSession {
       const got = msg ? decodePayload(msg.data, on ?? '') : undefined;
       if (got) messages.push(got);
       else unidentified++;
-      // Within a topic, seq only ever increases (docs/protocol.md): a bus that repeats or rewinds it breaks cursors.
-      if (on !== undefined && on in floor) {
-        const seq = msg!.seq;
-        const last = floor[on]!;
-        if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq <= last) violations.push(`seq ${JSON.stringify(seq)} on topic ${on} after seq ${last}`);
-        else floor[on] = seq;
+      if (on === undefined || !(on in floor)) continue;
+      const seq = msg!.seq;
+      const last = floor[on]!;
+      if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) {
+        violations.push(`seq ${JSON.stringify(seq)} on topic ${on} is not a positive integer`);
+        continue;
       }
+      if (seq <= last) {
+        // Within one answer seq must increase; across answers, a step back is a renumbering, allowed a few times.
+        const renumbering = !renumbered.has(on) && (this.renumberings.get(on) ?? 0) < renumberingsAllowed;
+        if (renumbering) {
+          renumbered.add(on);
+          this.renumberings.set(on, (this.renumberings.get(on) ?? 0) + 1);
+        } else violations.push(`seq ${seq} on topic ${on} after seq ${last}`);
+      }
+      floor[on] = seq;
     }
     if (a.trace) a.trace.extracted = `${messages.length} message(s)${messages.length ? `: ids ${messages.map((m) => m.id).join(', ')}` : ''}${unidentified ? `, ${unidentified} without rehearse's payload` : ''}; cursors ${JSON.stringify(this.cursors)}`;
     if (messages.length === 0 && unidentified === 0) return { kind: 'empty' };

@@ -53,7 +53,7 @@ describe('a target that lies in its answers', () => {
     const s = await runReplay({ target: url, events: syntheticPlan(plan), run, preflight: false, pollTimeoutS: 2, generatorLagLimitMs: 2000 });
     expect(s.delivered).toBe(s.expected);
     expect(s.pass).toBe(false);
-    expect(s.verdict.reasons.join('\n')).toMatch(/delivered messages broke the protocol \(first: seq 1 on topic \S+ after seq 1\)/);
+    expect(s.verdict.reasons.join('\n')).toMatch(/delivered messages broke the protocol \(first: seq 1 on topic \S+ after seq \d+\)/);
   });
 
   it('fails when every message is delivered under another topic', async () => {

@@ -213,7 +213,7 @@ for (const subject of subjects) {
       expect(s.delivered + s.lost).toBe(s.expected);
       expect(s.delivered).toBeLessThanOrEqual(s.published);
       // A restart that renumbers topics is the protocol working, not a violation.
-      expect(s.verdict.reasons.join('\n')).not.toMatch(/broke the protocol|not published to|without rehearse's id/);
+      expect(s.verdict.reasons).toEqual([]);
       // Delivery resumed on the new server.
       expect(deliveriesBySecond.slice(4).some((n) => n > 0)).toBe(true);
     });
