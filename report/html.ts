@@ -7,10 +7,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { RehearseError } from '../core/errors.js';
+import { readableZones } from '../core/zone.js';
 import { arrows, formatChange, formatValue, type Comparison } from './compare.js';
 import { formatCount, formatMs, formatPercent } from './format.js';
 import { pageScript } from './page-script.js';
-import type { ReportData, ReportRun } from './report-data.js';
+import type { ReportData, ReportRun, RequestKind } from './report-data.js';
 
 const require = createRequire(import.meta.url);
 
@@ -88,6 +89,7 @@ ${keyNumbers(data.runs)}
 ${warnings(data)}
 ${verdicts(data.runs)}
 ${data.comparison ? comparisonSection(data) : ''}
+${requestsSection(data.runs)}
 <section>
   <h2>Delivery latency</h2>
   <div class="chart" id="chart-latency"></div>
@@ -178,6 +180,49 @@ function formatComparisonRows(c: Comparison): string {
     .join('');
 }
 
+const requestLabels: Record<RequestKind, string> = { publish: 'publish', poll: 'poll (includes the hold)', open: 'subscription open' };
+
+/**
+ * Like Locust's statistics and failures tabs: each kind of request's times (k6's
+ * http_req_duration, split by kind), then the errors by kind with their share and an example.
+ */
+function requestsSection(runs: ReportRun[]): string {
+  const blocks = runs.map((r) => {
+    const head = runs.length > 1 ? `<h3>${e(r.title)}</h3>` : '';
+    return `<div data-run="${r.id}">${head}${requestTimesTable(r)}${failuresTable(r)}</div>`;
+  });
+  return `<section id="requests"><h2>Requests</h2>
+<p class="muted">Time from sending a request to its answer. A poll is a long-poll: its time includes the hold, the bus keeping it open until a message arrives or the poll times out, so poll times near the poll timeout are normal and say nothing about slowness; delivery latency above measures that.</p>
+<div class="grid2">${blocks.join('')}</div></section>`;
+}
+
+function requestTimesTable(r: ReportRun): string {
+  if (r.requestTimes.length === 0) return '<p class="muted">This run stored no request times by kind (runs before request histograms).</p>';
+  const rows = r.requestTimes
+    .map(
+      (t) =>
+        `<tr data-kind="${t.kind}"><td>${e(requestLabels[t.kind])}</td><td class="num">${e(formatCount(t.count))}</td><td class="num">${e(formatMs(t.p50))}</td><td class="num">${e(
+          formatMs(t.p95),
+        )}</td><td class="num">${e(formatMs(t.p99))}</td><td class="num">${e(formatMs(t.max))}</td></tr>`,
+    )
+    .join('');
+  return `<h4>Request times</h4><table class="request-times"><thead><tr><th>request</th><th>count</th><th>p50</th><th>p95</th><th>p99</th><th>max</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function failuresTable(r: ReportRun): string {
+  if (r.failures === null) {
+    return `<h4>Failures</h4><p class="muted">Errors by kind were not stored for this run (${e(formatCount(r.figures.errors))} errors in all).</p>`;
+  }
+  if (r.failures.length === 0) return '<h4>Failures</h4><p class="muted failures-none">No request failed.</p>';
+  const rows = r.failures
+    .map(
+      (f) =>
+        `<tr class="fail"><td>${e(f.kind)}</td><td class="num">${e(formatCount(f.count))}</td><td class="num">${f.share === null ? '-' : `${e(formatPercent(f.share))} of ${e(f.of)}`}</td><td class="example">${e(f.example)}</td></tr>`,
+    )
+    .join('');
+  return `<h4>Failures</h4><table class="failures"><thead><tr><th>kind</th><th>count</th><th>share</th><th>example</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
 function fidelitySection(data: ReportData): string {
   const a = data.runs[0]!;
   const f = a.fidelity;
@@ -222,7 +267,8 @@ function detailsSection(runs: ReportRun[]): string {
       ['status', run.status],
       ['scale', `${run.scale}x`],
       ['mode', run.mode],
-      ['window', run.window],
+      // Runs stored before window labels were readable say Etc/GMT-2 for UTC+2.
+      ['window', readableZones(run.window)],
       ['speed', `${run.speed}x`],
       ['seed', String(run.seed)],
       ['model', run.modelFingerprint],
@@ -263,6 +309,8 @@ th { font-weight: 600; color: #374151; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.fail td, td.fail, .worse { color: var(--fail); } td.pass, .better { color: var(--pass); } td.warn { color: var(--warn); }
 table.details th { width: 110px; }
+table.failures td.example { font-family: ui-monospace, monospace; font-size: 12px; color: var(--fg); }
+h4 { font-size: 13px; margin: 10px 0 4px; }
 pre.options { background: #f3f4f6; padding: 8px; border-radius: 6px; overflow: auto; max-height: 240px; white-space: pre-wrap; overflow-wrap: anywhere; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); gap: 16px; }
 .grid3 { display: grid; grid-template-columns: repeat(auto-fit, minmax(360px, 1fr)); gap: 12px; }

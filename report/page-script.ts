@@ -41,22 +41,54 @@ export const pageScript = String.raw`
     if (Math.abs(v) >= 1e4) return (v / 1e3).toFixed(0) + 'k';
     return String(+v.toFixed(2));
   }
-  function series(label, color, dashed, width) {
+  // Legends show values without hovering: under the cursor the hovered point's, otherwise the
+  // chart's resting point (the last second with a value, or a chosen percentile), so a printed
+  // or screenshotted report still carries the numbers.
+  function lastIdx(u, sidx) {
+    var col = u.data[sidx];
+    for (var i = col.length - 1; i >= 0; i--) if (col[i] != null) return i;
+    return null;
+  }
+  function nearestIdx(xs, x) {
+    var best = null;
+    xs.forEach(function (v, i) { if (best === null || Math.abs(v - x) < Math.abs(xs[best] - x)) best = i; });
+    return best;
+  }
+  function legendValue(fmt, restIdx) {
+    return function (u, v, sidx, idx) {
+      if (idx == null) {
+        var i = restIdx(u, sidx);
+        v = i == null ? null : u.data[sidx][i];
+      }
+      return v == null ? '-' : fmt(v);
+    };
+  }
+  function series(label, color, dashed, width, fmt, restIdx) {
     var s = { label: label, stroke: color, width: width || 1.5, spanGaps: false, points: { show: false } };
     if (dashed) s.dash = [6, 4];
+    s.value = legendValue(fmt || fmtNum, restIdx || lastIdx);
     return s;
+  }
+  function timeX() {
+    return { label: 'second', value: function (u, v, sidx, idx) { return idx == null ? 'last value' : v + 's'; } };
   }
   function make(name, el, opts, cols) {
     var width = Math.max(320, el.clientWidth || 600);
     opts.width = width;
     opts.height = opts.height || 260;
+    // A dashed series (the --vs run) gets a dashed legend marker too.
+    opts.legend = { live: true, markers: { dash: function (u, i) { return u.series[i].dash ? 'dashed' : 'solid'; } } };
     var u = new uPlot(opts, cols, el);
     charts.push({ name: name, chart: u });
     return u;
   }
   function timeAxis() { return { label: 'seconds into the run', values: function (u, ticks) { return ticks.map(function (t) { return t + 's'; }); } }; }
-  // Legends name runs by id only: release labels can be long (and are shown, escaped, above).
-  var runTag = function (r) { return B ? ' #' + r.id : ''; };
+  // With --vs, every series names its run: id and release (cut short; uPlot sets it as text).
+  function runTag(r) {
+    if (!B) return '';
+    var t = r.title.length > 28 ? r.title.slice(0, 27) + '…' : r.title;
+    return ' ' + t + (r === B ? ' (baseline)' : '');
+  }
 
   // 1. Delivery latency percentiles over time, with the 2 s target and the 15 s loss limit.
   (function () {
@@ -64,19 +96,19 @@ export const pageScript = String.raw`
     if (!el) return;
     var xs = unionSeconds(data.runs);
     var cols = [xs];
-    var ser = [{ label: 'second' }];
+    var ser = [timeX()];
     var fields = [['p50', 'p50'], ['p95', 'p95'], ['p99', 'p99'], ['max', 'max']];
     data.runs.forEach(function (r, ri) {
       fields.forEach(function (f, fi) {
         if (ri === 1 && (f[0] === 'p50' || f[0] === 'max')) return;
         cols.push(align(xs, r, f[0], true));
-        ser.push(series(f[1] + runTag(r), palette[fi], ri === 1));
+        ser.push(series(f[1] + runTag(r), palette[fi], ri === 1, 1.5, fmtMs));
       });
     });
     cols.push(xs.map(function () { return data.targetMs; }));
-    ser.push({ label: 'target 2 s', stroke: '#16a34a', width: 1, dash: [2, 3] });
+    ser.push({ label: 'target 2 s', stroke: '#16a34a', width: 1, dash: [2, 3], value: legendValue(fmtMs, lastIdx) });
     cols.push(xs.map(function () { return data.lossLimitMs; }));
-    ser.push({ label: 'lost after 15 s', stroke: '#991b1b', width: 1, dash: [2, 3] });
+    ser.push({ label: 'lost after 15 s', stroke: '#991b1b', width: 1, dash: [2, 3], value: legendValue(fmtMs, lastIdx) });
     make('latency', el, {
       title: 'Delivery latency per second (log scale)',
       scales: { x: { time: false }, y: { distr: 3, log: 10 } },
@@ -91,7 +123,7 @@ export const pageScript = String.raw`
     if (!el) return;
     var xs = unionSeconds(data.runs);
     var cols = [xs];
-    var ser = [{ label: 'second' }];
+    var ser = [timeX()];
     var fields = [['publishes', 'publishes/s'], ['deliveries', 'deliveries/s'], ['errors', 'errors/s'], ['retries', 'retries/s']];
     data.runs.forEach(function (r, ri) {
       fields.forEach(function (f, fi) {
@@ -113,7 +145,7 @@ export const pageScript = String.raw`
     if (!el) return;
     var xs = unionSeconds(data.runs);
     var cols = [xs];
-    var ser = [{ label: 'second' }];
+    var ser = [timeX()];
     data.runs.forEach(function (r, ri) {
       cols.push(align(xs, r, 'virtualUsers', false));
       ser.push(series('virtual users' + runTag(r), palette[0], ri === 1));
@@ -134,7 +166,11 @@ export const pageScript = String.raw`
     if (!el) return;
     var xs = data.percentileQuantiles.map(function (q) { return -Math.log10(1 - q); });
     var cols = [xs];
-    var ser = [{ label: 'percentile', value: function (u, x) { return x == null ? '--' : (+(100 * (1 - Math.pow(10, -x))).toFixed(3)) + '%'; } }];
+    // At rest the legend reads p99: the tail is what this chart is for.
+    var p99x = -Math.log10(1 - 0.99);
+    var atP99 = function () { return nearestIdx(xs, p99x); };
+    var pctOf = function (x) { return (+(100 * (1 - Math.pow(10, -x))).toFixed(3)) + '%'; };
+    var ser = [{ label: 'percentile', value: function (u, x, sidx, idx) { return idx == null ? pctOf(p99x) : x == null ? '-' : pctOf(x); } }];
     var streams = [['all', 'all'], ['learner', 'learner events'], ['control', 'proctor control']];
     data.runs.forEach(function (r, ri) {
       streams.forEach(function (s, si) {
@@ -142,7 +178,7 @@ export const pageScript = String.raw`
         if (!values) return;
         if (ri === 1 && s[0] !== 'all') return;
         cols.push(values.map(function (v) { return v > 0 ? v : null; }));
-        ser.push(series(s[1] + runTag(r), palette[si], ri === 1, 2));
+        ser.push(series(s[1] + runTag(r), palette[si], ri === 1, 2, fmtMs, atP99));
       });
     });
     if (cols.length === 1) { el.textContent = 'No latency histogram stored for this run.'; return; }
@@ -163,12 +199,14 @@ export const pageScript = String.raw`
     if (!el) return;
     var xs = data.fidelityQuantiles.map(function (q) { return q * 100; });
     var cols = [xs];
-    var ser = [{ label: 'quantile', value: function (u, x) { return x == null ? '--' : x.toFixed(1) + '%'; } }];
-    if (row.curve.model) { cols.push(row.curve.model); ser.push(series('model', '#6b7280', false, 2)); }
-    cols.push(row.curve.run); ser.push(series('run' + runTag(A), palette[0], false, 2));
+    var atMedian = function () { return nearestIdx(xs, 50); };
+    var fmt = row.unit === 'ms' ? fmtMs : fmtNum;
+    var ser = [{ label: 'quantile', value: function (u, x, sidx, idx) { return idx == null ? xs[atMedian()].toFixed(1) + '%' : x == null ? '-' : x.toFixed(1) + '%'; } }];
+    if (row.curve.model) { cols.push(row.curve.model); ser.push(series('model', '#6b7280', false, 2, fmt, atMedian)); }
+    cols.push(row.curve.run); ser.push(series('run' + runTag(A), palette[0], false, 2, fmt, atMedian));
     if (B) {
       var other = B.fidelity.rows.filter(function (x) { return x.name === row.name; })[0];
-      if (other) { cols.push(other.curve.run); ser.push(series('run' + runTag(B), palette[1], true, 2)); }
+      if (other) { cols.push(other.curve.run); ser.push(series('run' + runTag(B), palette[1], true, 2, fmt, atMedian)); }
     }
     make('fidelity:' + row.name, el, {
       title: row.label, height: 200,
@@ -188,7 +226,7 @@ export const pageScript = String.raw`
       title: 'Client view: deliveries and errors per second', height: 200,
       scales: { x: { time: false } },
       axes: [timeAxis(), { size: 60, values: function (u, t) { return t.map(fmtNum); } }],
-      series: [{ label: 'second' }, series('deliveries/s', palette[1]), series('errors/s', palette[2])],
+      series: [timeX(), series('deliveries/s', palette[1]), series('errors/s', palette[2])],
     }, [xs, align(xs, A, 'deliveries', false), align(xs, A, 'errors', false)]);
   })();
   A.scrapes.forEach(function (chart, i) {
@@ -199,13 +237,13 @@ export const pageScript = String.raw`
     chart.series.forEach(function (s) { s.atS.forEach(function (t) { if (!set[t]) { set[t] = true; xs.push(t); } }); });
     xs.sort(function (a, b) { return a - b; });
     var cols = [xs];
-    var ser = [{ label: 'second' }];
+    var ser = [timeX()];
     chart.series.forEach(function (s, si) {
       var at = {};
       s.atS.forEach(function (t, k) { at[t] = s.values[k]; });
       cols.push(xs.map(function (t) { var v = at[t]; return v === undefined ? null : v; }));
       var l = s.labels === '' ? chart.metric : s.labels;
-      ser.push({ label: l, stroke: palette[si % palette.length], width: 1.5, spanGaps: true });
+      ser.push({ label: l, stroke: palette[si % palette.length], width: 1.5, spanGaps: true, value: legendValue(fmtNum, lastIdx) });
     });
     make('scrape:' + chart.metric, el, {
       title: chart.metric + (chart.rate ? ' (per second)' : ''), height: 200,

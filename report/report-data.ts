@@ -4,10 +4,11 @@
 import type { Db } from '../db/open.js';
 import type { ModelReader } from '../db/model-types.js';
 import { runSamples, runScrapes, runSeconds, type ScrapeSample, type StoredRun } from '../db/run-queries.js';
+import { failureRows, type FailureRow } from '../db/run-failures.js';
 import type { RunSecond, Verdict } from '../db/run-types.js';
 import { compareRuns, type Comparison } from './compare.js';
 import { computeFidelity, fidelityCurveQuantiles, type Fidelity } from './fidelity.js';
-import { percentileCurve, percentileCurveQuantiles } from './histograms.js';
+import { percentileCurve, percentileCurveQuantiles, type DecodedHistogram } from './histograms.js';
 import { redactStoredRun } from './redact-run.js';
 import { loadRunData, type RunFigures } from './run-figures.js';
 
@@ -34,6 +35,19 @@ export interface ScrapeChart {
   series: { labels: string; atS: number[]; values: (number | null)[] }[];
 }
 
+/** One kind of request's times over the whole run, from its stored HDR histogram (request.publish, ...). */
+export interface RequestTimeRow {
+  kind: RequestKind;
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+export type RequestKind = 'publish' | 'poll' | 'open';
+export const requestKinds: readonly RequestKind[] = ['publish', 'poll', 'open'];
+
 export interface ReportRun {
   id: number;
   /** "#7 2.4" */
@@ -46,6 +60,10 @@ export interface ReportRun {
   percentiles: { all: number[] | null; learner: number[] | null; control: number[] | null };
   fidelity: Fidelity;
   scrapes: ScrapeChart[];
+  /** Errors by kind, most frequent first; null when the run stored none by kind (unfinished, or stored before they were). */
+  failures: FailureRow[] | null;
+  /** Request times by kind (ms); empty when the run stored no request histograms. */
+  requestTimes: RequestTimeRow[];
 }
 
 export interface ReportData {
@@ -96,6 +114,8 @@ export function buildReportData(db: Db, run: StoredRun, vs: StoredRun | null, op
         ...(options.modelLabel === undefined ? {} : { modelLabel: options.modelLabel }),
       }),
       scrapes: scrapeCharts(runScrapes(db, d.run.id), options.maxScrapeCharts ?? 12),
+      failures: failuresOf(d.run),
+      requestTimes: requestTimeRows(d.histograms),
     };
   });
   return {
@@ -109,6 +129,23 @@ export function buildReportData(db: Db, run: StoredRun, vs: StoredRun | null, op
     targetMs: 2000,
     lossLimitMs: 15000,
   };
+}
+
+function failuresOf(run: StoredRun): FailureRow[] | null {
+  const requests = run.summary?.requests;
+  // A summary without errorsByKind (stored before errors were grouped) says nothing by kind.
+  if (!requests || (requests.errorsByKind === undefined && requests.errors > 0)) return null;
+  return failureRows(requests);
+}
+
+export function requestTimeRows(histograms: Map<string, DecodedHistogram>): RequestTimeRow[] {
+  const rows: RequestTimeRow[] = [];
+  for (const kind of requestKinds) {
+    const h = histograms.get(`request.${kind}`);
+    if (!h || h.count === 0) continue;
+    rows.push({ kind, count: h.count, p50: h.atPercentile(50), p95: h.atPercentile(95), p99: h.atPercentile(99), max: h.maxMs });
+  }
+  return rows;
 }
 
 function toSeries(seconds: RunSecond[]): ReportSeries {

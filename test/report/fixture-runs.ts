@@ -36,6 +36,10 @@ export interface FixtureRun {
   reasons?: string[];
   samples?: Record<string, number[]>;
   scrapes?: { atMs: number; metric: string; labels: string; value: number }[];
+  /** Stored in the summary's requests.errorsByKind (absent: not stored, as before errors were grouped). */
+  errorsByKind?: Record<string, { count: number; example: string }>;
+  /** Median request time (ms) by kind: stores request.<kind> histograms of 1000 lognormal values each. */
+  requestTimes?: Partial<Record<'publish' | 'poll' | 'open', number>>;
 }
 
 export const fingerprintA = 'a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
@@ -193,7 +197,7 @@ export function insertRun(db: Db, spec: FixtureRun = {}): number {
       withinTarget,
       latencyMs: allLatency,
       streams: { learner: stream(learner, 5 / 6), control: stream(control, 1 / 6) },
-      requests: { publish: publishRequests, subscribe: subscribes, errors, retries },
+      requests: { publish: publishRequests, subscribe: subscribes, errors, retries, ...(spec.errorsByKind ? { errorsByKind: spec.errorsByKind } : {}) },
       scheduleLagMs: latencyOf(lag),
       generatorBound: spec.generatorBound ?? false,
       pass,
@@ -205,6 +209,11 @@ export function insertRun(db: Db, spec: FixtureRun = {}): number {
     h.run(id, 'delivery.learner', hdr.encodeIntoCompressedBase64(learner));
     h.run(id, 'delivery.control', hdr.encodeIntoCompressedBase64(control));
     h.run(id, 'scheduleLag', hdr.encodeIntoCompressedBase64(lag));
+    for (const [kind, median] of Object.entries(spec.requestTimes ?? {})) {
+      const times = newHistogram();
+      for (let i = 0; i < 1000; i++) times.recordValue(Math.max(1, Math.round(randomLognormal(rng, median, 0.4) * 1000)));
+      h.run(id, `request.${kind}`, hdr.encodeIntoCompressedBase64(times));
+    }
     const c = db.prepare('INSERT INTO run_counts (run_id, name, value) VALUES (?, ?, ?)');
     for (const [name, value] of Object.entries({ published, expected, delivered, duplicates, lost, errors, retries })) c.run(id, name, value);
   }
