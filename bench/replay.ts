@@ -1,18 +1,18 @@
-// How many concurrent virtual users one generator process sustains against the embedded bus
-// running in another process, with schedule lag p99 <= 10 ms, and the CPU it spends per 10,000
-// requests. Each virtual user keeps one long-poll open (as in the real runtime).
+// How many concurrent virtual users one generator process sustains against a real bus running in
+// another process (the embedded bus, nginx + Nchan, or Faye), with schedule lag p99 <= 10 ms, and
+// the CPU it spends per 10,000 requests. Each virtual user keeps one long-poll open (as in the real runtime).
 //
-//   npm run build && npx tsx bench/replay.ts [--vus 2000,5000,10000,15000,18000] [--ramp 20s] [--steady 30s] [--publish-every 10s] [--repeat 1]
+//   npm run build && npx tsx bench/replay.ts [--protocol v1|nchan|bayeux] [--vus 2000,5000,10000,15000,18000] [--ramp 20s] [--steady 30s] [--publish-every 10s] [--repeat 1]
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { benchFlags } from './args.js';
+import { startBenchServer } from './servers.js';
 import { benchPlan, planShapeFlags, readPlanShape } from './bench-plan.js';
 import { startReplay, type ReplayTick } from '../replay/runner.js';
 import { median } from '../stats/quantile.js';
 
 interface Args {
   vus: number[];
+  protocol: string;
   rampMs: number;
   steadyMs: number;
   publishEveryMs: number;
@@ -21,23 +21,8 @@ interface Args {
 }
 
 function readArgs(): Args {
-  const f = benchFlags({ ...planShapeFlags, vus: { type: 'string', default: '2000,5000,10000,15000,18000' } });
-  return { vus: f.numbers('vus'), ...readPlanShape(f) };
-}
-
-async function startBusProcess(): Promise<{ url: string; child: ChildProcess }> {
-  const bin = path.resolve('dist/cli/bin.js');
-  const child = spawn(process.execPath, [bin, 'bus', '--port', '0', '--poll-timeout', '20'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', (code) => reject(new Error(`bus exited with ${code}`)));
-  });
-  return { url, child };
+  const f = benchFlags({ ...planShapeFlags, vus: { type: 'string', default: '2000,5000,10000,15000,18000' }, protocol: { type: 'string', default: 'v1' } });
+  return { vus: f.numbers('vus'), protocol: f.text('protocol'), ...readPlanShape(f) };
 }
 
 interface Row {
@@ -57,7 +42,7 @@ interface Row {
 }
 
 async function measure(vus: number, a: Args): Promise<Row> {
-  const bus = await startBusProcess();
+  const bus = await startBenchServer(a.protocol);
   try {
     const ticks: ReplayTick[] = [];
     const benchStart = performance.now();
@@ -70,6 +55,8 @@ async function measure(vus: number, a: Args): Promise<Row> {
     let rss = 0;
     const run = startReplay({
       target: bus.url,
+      protocol: bus.protocol,
+      targetOptions: bus.targetOptions,
       events: benchPlan(vus, a),
       durationMs: a.rampMs + a.steadyMs,
       pollTimeoutS: 20,
@@ -114,14 +101,13 @@ async function measure(vus: number, a: Args): Promise<Row> {
       rssMb: Math.round(rss / 1e6),
     };
   } finally {
-    bus.child.kill('SIGTERM');
-    await new Promise((resolve) => bus.child.once('exit', resolve));
+    await bus.stop();
   }
 }
 
 const args = readArgs();
 console.log(`command: npx tsx bench/replay.ts ${process.argv.slice(2).join(' ')}`.trim());
-console.log(`node ${process.version}, ${(await import('node:os')).cpus().length} cores, ramp ${args.rampMs} ms, steady ${args.steadyMs} ms, publish every ${args.publishEveryMs} ms per learner, control every ${args.controlEveryMs} ms per proctor`);
+console.log(`protocol ${args.protocol}, node ${process.version}, ${(await import('node:os')).cpus().length} cores, ramp ${args.rampMs} ms, steady ${args.steadyMs} ms, publish every ${args.publishEveryMs} ms per learner, control every ${args.controlEveryMs} ms per proctor`);
 const rows: Row[] = [];
 for (const vus of args.vus) {
   for (let r = 0; r < args.repeat; r++) {
