@@ -285,9 +285,12 @@ export function mergeRunConfig(flags: Flags, config: RunConfig, command: RunConf
     flags: merged,
     record: { path: path.resolve(cwd, config.source), sha256: config.sha256 },
     attribute(problem: string): string {
-      const key = keys.find((k) => problem.startsWith(k) && /^[:\s]/.test(problem.slice(k.length)));
+      // Keeps the indentation of a line from a list of problems.
+      const indent = /^\s*/.exec(problem)![0];
+      const line = problem.slice(indent.length);
+      const key = keys.find((k) => line.startsWith(k) && /^[:\s]/.test(line.slice(k.length)));
       if (key === undefined) return problem;
-      return `${config.source}: ${origins.get(key)} (${key.split(' ')[0]})${problem.slice(key.length)}`;
+      return `${indent}${config.source}: ${origins.get(key)} (${key.split(' ')[0]})${line.slice(key.length)}`;
     },
   };
 }

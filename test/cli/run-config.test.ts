@@ -174,6 +174,7 @@ describe('mergeRunConfig', () => {
     expect(applied.attribute('--header Authorization: environment variable BUS_TOKEN is not set')).toBe(
       'rehearse.json: headers.Authorization (--header): environment variable BUS_TOKEN is not set',
     );
+    expect(applied.attribute("  --speed: expected a positive number, got '0'")).toBe("  rehearse.json: plan.speed (--speed): expected a positive number, got '0'");
     // From the command line: left as it is.
     expect(applied.attribute("--scale: expected a positive number, got 'x'")).toBe("--scale: expected a positive number, got 'x'");
     // A flag that only shares a prefix is not mistaken for another.
