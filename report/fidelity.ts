@@ -5,7 +5,8 @@
 import type { RunSecond } from '../db/run-types.js';
 import type { StoredRun } from '../db/run-queries.js';
 import { distributionNames, type DistributionName, type ModelReader } from '../db/model-types.js';
-import { ksDistance } from '../stats/ks.js';
+import { ksDistance, ksDistanceToCdf } from '../stats/ks.js';
+import { formatDuration } from '../core/duration.js';
 import { quantileSorted, sortedCopy } from '../stats/quantile.js';
 
 export interface FidelityQuantile {
@@ -26,6 +27,12 @@ export interface FidelityRow {
   ks: number | null;
   /** How to read this row when it is not a plain sample-vs-sample comparison. */
   note: string | null;
+  /**
+   * Session durations when the replay window is shorter than the recorded day: the model side is
+   * then what such a window would record of the model's sessions (docs/report.md), and this is
+   * the window's length in recorded ms. Null for every other row.
+   */
+  windowCutMs: number | null;
   /** Values at `fidelityCurveQuantiles`, for the report's quantile chart. */
   curve: { run: number[]; model: number[] | null };
 }
@@ -81,12 +88,18 @@ export function computeFidelity(input: FidelityInput): Fidelity {
     }
   }
   const rows: FidelityRow[] = [];
+  const cutMs = model ? windowCutMs(run, seconds, model) : null;
   for (const [name, raw] of samples) {
     if (raw.length === 0) continue;
     const dist = model && isDistributionName(name) ? model.distribution(name) : null;
     const timeValued = dist ? dist.unit === 'ms' : !/Per|Size|Targets/.test(name);
     const sorted = isSorted(raw) ? raw : sortedCopy(raw);
-    rows.push(sampleRow(name, isDistributionName(name) ? labels[name] : name, timeValued ? 'ms' : 'count', sorted, dist?.samples ?? null));
+    const label = isDistributionName(name) ? labels[name] : name;
+    if (cutMs !== null && dist && dist.samples.length > 0 && sessionDurations.has(name)) {
+      rows.push(windowCutRow(name, label, sorted, dist.samples, cutMs, run.options));
+    } else {
+      rows.push(sampleRow(name, label, timeValued ? 'ms' : 'count', sorted, dist?.samples ?? null));
+    }
   }
   const polls = pollsRow(seconds, model, run.speed);
   if (polls) rows.push(polls);
@@ -104,6 +117,7 @@ function sampleRow(name: string, label: string, unit: 'ms' | 'count', run: Float
     quantiles: fidelityQuantiles.map((q) => ({ q, run: quantileSorted(run, q), model: modelSorted ? quantileSorted(modelSorted, q) : null })),
     ks: modelSorted ? ksDistance(run, modelSorted) : null,
     note: null,
+    windowCutMs: null,
     curve: {
       run: fidelityCurveQuantiles.map((q) => quantileSorted(run, q)),
       model: modelSorted ? fidelityCurveQuantiles.map((q) => quantileSorted(modelSorted, q)) : null,
@@ -131,6 +145,84 @@ function pollsRow(seconds: RunSecond[], model: ModelReader | null, speed: number
     ...row,
     unit: 'per s',
     note: expected ? 'model side: open polls ÷ mean recorded poll duration, each second (Little’s law)' : null,
+  };
+}
+
+const sessionDurations = new Set(['sessionDuration', 'proctorSessionDuration']);
+
+/**
+ * The replay window's length in recorded time when it is shorter than the recorded day (so it
+ * cuts sessions), else null. A run that stopped early covered only the seconds it ran.
+ */
+function windowCutMs(run: StoredRun, seconds: RunSecond[], model: ModelReader): number | null {
+  if (run.plannedDurationMs === null || run.plannedDurationMs === undefined || !(run.plannedDurationMs > 0)) return null;
+  const ranMs = run.status === 'finished' || seconds.length === 0 ? run.plannedDurationMs : Math.min(run.plannedDurationMs, (seconds[seconds.length - 1]!.second + 1) * 1000);
+  const windowMs = ranMs * run.speed;
+  const { startMs, endMs } = model.overview().span;
+  return windowMs < endMs - startMs ? windowMs : null;
+}
+
+/**
+ * What a window of `windowMs` records of sessions whose whole durations are `model`, when
+ * sessions start evenly through time: a session records a sample only if it ends inside the
+ * window; one that began inside records its whole duration d, one already in progress at the
+ * start records only its part inside. Every session overlapping the window is equally likely to
+ * end in it, and with c = #{d <= m}, m = min(x, W) of n sessions:
+ *   F(x) = c/n + (1 - c/n) * m/W   (1 for x >= W)
+ * The recorded day's arrivals are not even (a peak window sits on a rise), so this is the fair
+ * expectation to first order, not exactly; a ramp shortens warm sessions further.
+ */
+export function windowCutCdf(model: Float64Array, windowMs: number): { cdf: (x: number) => number; before: (x: number) => number; quantile: (q: number) => number } {
+  const sorted = isSorted(model) ? model : sortedCopy(model);
+  const n = sorted.length;
+  const countAtMost = (v: number, strict: boolean): number => {
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (strict ? sorted[mid]! < v : sorted[mid]! <= v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  const at = (x: number, strict: boolean): number => {
+    if (x <= 0) return 0;
+    if (x >= windowMs) return strict ? at(windowMs * (1 - 1e-12), false) : 1;
+    const c = countAtMost(x, strict) / n;
+    return c + (1 - c) * (x / windowMs);
+  };
+  const cdf = (x: number) => at(x, false);
+  const quantile = (q: number): number => {
+    let lo = 0;
+    let hi = windowMs;
+    for (let i = 0; i < 60; i++) {
+      const mid = (lo + hi) / 2;
+      if (cdf(mid) >= q) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  };
+  return { cdf, before: (x) => at(x, true), quantile };
+}
+
+function windowCutRow(name: string, label: string, run: Float64Array, model: Float64Array, windowMs: number, options: Record<string, unknown>): FidelityRow {
+  const cut = windowCutCdf(model, windowMs);
+  // The stored options keep the plan's settings under `run` (replay/options.ts describeOptions).
+  const planned = options.run as { rampMs?: unknown } | undefined;
+  const ramp = typeof planned?.rampMs === 'number' && planned.rampMs > 0;
+  return {
+    name,
+    label,
+    unit: 'ms',
+    runCount: run.length,
+    modelCount: model.length,
+    quantiles: fidelityQuantiles.map((q) => ({ q, run: quantileSorted(run, q), model: cut.quantile(q) })),
+    ks: ksDistanceToCdf(run, cut.cdf, cut.before),
+    note:
+      `cut by the ${formatDuration(windowMs)} window: the model side is what such a window records (sessions still open at its end give no sample, ` +
+      `sessions already in progress at its start give only their part inside; even arrivals assumed)${ramp ? '; the ramp shortens warm sessions further' : ''}`,
+    windowCutMs: windowMs,
+    curve: { run: fidelityCurveQuantiles.map((q) => quantileSorted(run, q)), model: fidelityCurveQuantiles.map((q) => cut.quantile(q)) },
   };
 }
 

@@ -46,3 +46,24 @@ export function ksCriticalDistance(alpha: number, n: number, m: number): number 
   const c = Math.sqrt(-0.5 * Math.log(alpha / 2));
   return c * Math.sqrt((n + m) / (n * m));
 }
+
+/**
+ * One-sample KS distance: sup |Fn - F| between a sample's empirical CDF and a distribution
+ * given by its CDF, which may jump (`cdfBefore(x)` is F just below x, equal to `cdf(x)` where F
+ * is continuous). Fn is flat between sample points and F only rises, so the extremes lie at
+ * the sample points, on either side of each: checking F(v-) and F(v) at every v is exact.
+ */
+export function ksDistanceToCdf(sample: ArrayLike<number>, cdf: (x: number) => number, cdfBefore: (x: number) => number = cdf): number {
+  const x = Float64Array.from(sample as ArrayLike<number>).sort();
+  const n = x.length;
+  if (n === 0) return 0;
+  let d = 0;
+  let i = 0;
+  while (i < n) {
+    const v = x[i]!;
+    const below = i / n;
+    while (i < n && x[i] === v) i++;
+    d = Math.max(d, Math.abs(below - cdfBefore(v)), Math.abs(i / n - cdf(v)));
+  }
+  return d;
+}
