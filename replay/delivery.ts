@@ -52,6 +52,18 @@ export interface StreamCounts {
 
 export type DeliveryOutcome = 'first' | 'duplicate' | 'late' | 'ignored';
 
+/**
+ * Verdicts of the pairs scheduled within one window of the run (a capacity stage): the same
+ * counts as a stream's, plus the window's own latency histogram. Duplicates, which have no
+ * scheduled time left to look up, count in the window they arrived in.
+ */
+export interface WindowCounts extends StreamCounts {
+  histogram: hdr.Histogram;
+}
+
+/** Which window a pair belongs to, from its scheduled time (monotonic ms); negative: none. */
+export type WindowOf = (scheduledMs: number) => number;
+
 function emptyCounts(thresholds: number): StreamCounts {
   return { expected: 0, delivered: 0, duplicates: 0, lost: 0, late: 0, unresolved: 0, withdrawn: 0, within: new Array<number>(thresholds).fill(0) };
 }
@@ -63,15 +75,30 @@ export class DeliveryTracker {
   readonly secondHistogram = newLatencyHistogram();
   /** Messages received that no subscriber expected (published before it joined or after it left). */
   ignored = 0;
+  /** Per-window verdicts, when the run was given windows (capacity stages). */
+  readonly windows = new Map<number, WindowCounts>();
   private nextMessageId = 0;
   private readonly withPending = new Set<SubscriberChecks>();
 
   constructor(
     readonly lossLimitMs: number,
     readonly thresholdsMs: readonly number[],
+    private readonly windowOf?: WindowOf,
   ) {
     this.counts = { learner: emptyCounts(thresholdsMs.length), control: emptyCounts(thresholdsMs.length) };
     this.histograms = { learner: newLatencyHistogram(), control: newLatencyHistogram(), all: newLatencyHistogram() };
+  }
+
+  private window(scheduledMs: number): WindowCounts | undefined {
+    if (!this.windowOf) return undefined;
+    const i = this.windowOf(scheduledMs);
+    if (i < 0) return undefined;
+    let w = this.windows.get(i);
+    if (!w) {
+      w = { ...emptyCounts(this.thresholdsMs.length), histogram: newLatencyHistogram() };
+      this.windows.set(i, w);
+    }
+    return w;
   }
 
   /** Message ids are allocated when a publish is scheduled, in scheduled order. */
@@ -97,6 +124,8 @@ export class DeliveryTracker {
   expect(sub: SubscriberChecks, id: number, scheduledMs: number): void {
     sub.pending.set(id, scheduledMs);
     this.counts[sub.stream].expected++;
+    const w = this.window(scheduledMs);
+    if (w) w.expected++;
     this.withPending.add(sub);
   }
 
@@ -107,10 +136,17 @@ export class DeliveryTracker {
    */
   withdraw(sub: SubscriberChecks, firstId: number, n: number): void {
     for (let id = firstId; id < firstId + n; id++) {
-      if (!sub.pending.delete(id)) continue;
+      const scheduled = sub.pending.get(id);
+      if (scheduled === undefined) continue;
+      sub.pending.delete(id);
       const c = this.counts[sub.stream];
       c.expected--;
       c.withdrawn++;
+      const w = this.window(scheduled);
+      if (w) {
+        w.expected--;
+        w.withdrawn++;
+      }
     }
     if (sub.pending.size === 0) this.withPending.delete(sub);
   }
@@ -122,13 +158,23 @@ export class DeliveryTracker {
       sub.pending.delete(id);
       if (sub.pending.size === 0) this.withPending.delete(sub);
       const latency = nowMs - scheduled;
+      const w = this.window(scheduled);
       if (latency > this.lossLimitMs) {
         c.lost++;
         c.late++;
+        if (w) {
+          w.lost++;
+          w.late++;
+        }
         return 'late';
       }
       c.delivered++;
       for (let i = 0; i < this.thresholdsMs.length; i++) if (latency <= this.thresholdsMs[i]!) c.within[i]!++;
+      if (w) {
+        w.delivered++;
+        for (let i = 0; i < this.thresholdsMs.length; i++) if (latency <= this.thresholdsMs[i]!) w.within[i]!++;
+        recordMs(w.histogram, latency);
+      }
       recordMs(this.histograms[sub.stream], latency);
       recordMs(this.histograms.all, latency);
       recordMs(this.secondHistogram, latency);
@@ -140,6 +186,8 @@ export class DeliveryTracker {
     }
     if (id >= sub.firstId && id < sub.lastId && Number.isInteger(id)) {
       c.duplicates++;
+      const w = this.window(nowMs);
+      if (w) w.duplicates++;
       return 'duplicate';
     }
     this.ignored++;
@@ -156,6 +204,8 @@ export class DeliveryTracker {
         sub.pending.delete(id);
         (sub.lostIds ??= new Set()).add(id);
         this.counts[sub.stream].lost++;
+        const w = this.window(scheduled);
+        if (w) w.lost++;
         lost++;
       }
       if (sub.pending.size === 0) this.withPending.delete(sub);
@@ -175,6 +225,10 @@ export class DeliveryTracker {
     let n = 0;
     for (const sub of this.withPending) {
       this.counts[sub.stream].unresolved += sub.pending.size;
+      for (const scheduled of sub.pending.values()) {
+        const w = this.window(scheduled);
+        if (w) w.unresolved++;
+      }
       n += sub.pending.size;
       sub.pending.clear();
     }

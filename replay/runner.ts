@@ -20,7 +20,7 @@ import { beginRun, type RunWriter, type ScrapeSample } from '../db/run-store.js'
 import type { RunSecond, RunSettings, RunStatus, RunSummary } from '../db/run-types.js';
 import { seededRandom } from '../stats/random.js';
 import type { PlanEvent } from './plan-types.js';
-import { DeliveryTracker } from './delivery.js';
+import { DeliveryTracker, type WindowCounts } from './delivery.js';
 import { deliveryTotals, RunMetrics } from './metrics.js';
 import { describeOptions, resolveReplayOptions, type ReplayOptions, type ReplayOptionsInput } from './options.js';
 import { replayPreflight } from './probe.js';
@@ -55,6 +55,11 @@ export interface ReplayInput extends ReplayOptionsInput {
   preflight?: Preflight | false;
   /** --scrape's sampler; replay/target-scrape.ts unless a test passes another. */
   startScrape?: ScrapeStarter;
+  /**
+   * Splits the run into windows by a pair's scheduled time (ms from the start, after --speed):
+   * the tracker then keeps verdicts per window (capacity stages). Negative: in no window.
+   */
+  windowOf?: (planMs: number) => number;
 }
 
 export interface ReplayStart {
@@ -135,7 +140,8 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     this.scheduler = new Scheduler(this.clock, input.timers ?? systemTimers);
     this.publishWaits = new Waits(this.scheduler);
     this.pollWaits = new Waits(this.scheduler);
-    this.tracker = new DeliveryTracker(this.options.slo.lossLimitMs, this.options.slo.thresholdsMs);
+    const windowOf = input.windowOf;
+    this.tracker = new DeliveryTracker(this.options.slo.lossLimitMs, this.options.slo.thresholdsMs, windowOf ? (scheduledMs) => windowOf(scheduledMs - this.t0) : undefined);
     this.samples = new SentSamples(this.options.seed);
     this.iterator = input.events[Symbol.iterator]();
     this.finished = new Promise<RunSummary>((resolve, reject) => {
@@ -146,11 +152,15 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     this.finished.catch(() => undefined);
   }
 
-  /** Stop scheduling and drain (at most the loss limit); `immediate` aborts everything now. */
-  stop(options: { immediate?: boolean; reason?: string } = {}): void {
+  /**
+   * Stop scheduling and drain (at most the loss limit); `immediate` aborts everything now.
+   * `asPlanned`: the caller meant to end here (a capacity search past its first failing stage),
+   * so the run is finished, not interrupted.
+   */
+  stop(options: { immediate?: boolean; reason?: string; asPlanned?: boolean } = {}): void {
     if (this.phase === 'done' || this.finishing) return;
     if (this.phase === 'draining' && !options.immediate) return; // already stopping
-    this.status = 'interrupted';
+    if (!options.asPlanned) this.status = 'interrupted';
     this.stopReason = options.reason ?? (options.immediate ? 'stopped at once' : 'stopped');
     if (this.phase === 'starting') return; // begin() sees the status once the target check returns
     if (options.immediate) {
@@ -505,6 +515,11 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
       lossLimitMs: this.options.slo.lossLimitMs,
       scrapeErrors: this.scrapeErrors,
     };
+  }
+
+  /** Verdicts per window (see ReplayInput.windowOf), live: read them in 'tick' or after 'done'. */
+  get windowCounts(): ReadonlyMap<number, WindowCounts> {
+    return this.tracker.windows;
   }
 
   /** For displays: "stopped: duration reached". */
