@@ -18,16 +18,21 @@ export interface FaultConfig {
   error?: number;
   /** Windows, in ms since the bus started, in which publish/subscribe requests are read and never answered. */
   stalls?: Array<{ startMs: number; endMs: number }>;
+  /**
+   * A saturating server: published messages are served one after another at this many per
+   * second before they become visible, so above it the queue and delivery latency grow without bound.
+   */
+  servicePerS?: number;
 }
 
-export type FaultName = 'latency' | 'drop' | 'dup' | 'delay' | 'error' | 'stall' | 'max_polls';
-export const faultNames: readonly FaultName[] = ['latency', 'drop', 'dup', 'delay', 'error', 'stall', 'max_polls'];
+export type FaultName = 'latency' | 'drop' | 'dup' | 'delay' | 'error' | 'stall' | 'max_polls' | 'service';
+export const faultNames: readonly FaultName[] = ['latency', 'drop', 'dup', 'delay', 'error', 'stall', 'max_polls', 'service'];
 
 const syntax =
   'expected one of drop=<fraction>, dup=<fraction>, error=<fraction>, delay=<fraction>:<duration>, ' +
-  'latency=<duration>[+<jitter>], stall=<from>-<to> (durations like 50ms, 4s, 2m; fractions 0-1)';
+  'latency=<duration>[+<jitter>], stall=<from>-<to>, service=<messages>/s (durations like 50ms, 4s, 2m; fractions 0-1)';
 
-/** Parses one `--fault` spec, e.g. `drop=0.02`, `delay=0.03:4s`, `latency=50ms+20ms`, `stall=30s-40s`. */
+/** Parses one `--fault` spec, e.g. `drop=0.02`, `delay=0.03:4s`, `latency=50ms+20ms`, `stall=30s-40s`, `service=200/s`. */
 export function parseFault(spec: string): FaultConfig {
   const bad = (why: string): UsageError => new UsageError(`"${spec}": ${why}; ${syntax}`, '--fault');
   const eq = spec.indexOf('=');
@@ -69,6 +74,11 @@ export function parseFault(spec: string): FaultConfig {
       const endMs = duration(to);
       if (endMs <= startMs) throw bad('the stall window ends before it starts');
       return { stalls: [{ startMs, endMs }] };
+    }
+    case 'service': {
+      const m = /^(\d+(?:\.\d*)?)(?:\/s)?$/.exec(value);
+      if (!m || !(Number(m[1]) > 0)) throw bad(`"${value}" is not a positive rate (messages per second, e.g. 200/s)`);
+      return { servicePerS: Number(m[1]) };
     }
     default:
       throw bad(`unknown fault "${kind}"`);

@@ -18,6 +18,8 @@ export interface BusStats {
   trimmedMessages: number;
   /** Delayed messages held aside, not yet visible. */
   delayedPending: number;
+  /** Messages waiting in the `service` fault's queue, not yet visible. */
+  serviceQueued: number;
   responses4xx: number;
   responses5xx: number;
   faults: Record<FaultName, number>;
@@ -34,6 +36,7 @@ export function emptyStats(): BusStats {
     topics: 0,
     trimmedMessages: 0,
     delayedPending: 0,
+    serviceQueued: 0,
     responses4xx: 0,
     responses5xx: 0,
     faults: Object.fromEntries(faultNames.map((f) => [f, 0])) as Record<FaultName, number>,
@@ -55,6 +58,7 @@ export function renderMetrics(s: BusStats, rssBytes: number): string {
   metric('rehearse_bus_topics', 'gauge', 'Topics known to the bus.', [['', s.topics]]);
   metric('rehearse_bus_trimmed_messages_total', 'counter', 'Messages removed by retention.', [['', s.trimmedMessages]]);
   metric('rehearse_bus_delayed_pending', 'gauge', 'Messages held by the delay fault, not yet visible.', [['', s.delayedPending]]);
+  metric('rehearse_bus_service_queue', 'gauge', 'Messages waiting for the service fault\'s server, not yet visible.', [['', s.serviceQueued]]);
   metric('rehearse_bus_http_responses_total', 'counter', 'Error answers by status class.', [
     ['{class="4xx"}', s.responses4xx],
     ['{class="5xx"}', s.responses5xx],
@@ -62,7 +66,7 @@ export function renderMetrics(s: BusStats, rssBytes: number): string {
   metric(
     'rehearse_bus_faults_total',
     'counter',
-    'Injected faults: messages dropped, duplicated, delayed; answers held (latency); requests failed (error), stalled, refused by --max-polls.',
+    'Injected faults: messages dropped, duplicated, delayed, queued behind another (service); answers held (latency); requests failed (error), stalled, refused by --max-polls.',
     faultNames.map((f) => [`{fault="${f}"}`, s.faults[f]]),
   );
   metric('process_resident_memory_bytes', 'gauge', 'Resident set size of the bus process.', [['', rssBytes]]);

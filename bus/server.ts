@@ -64,6 +64,11 @@ class Bus {
   private readonly heldAnswers = new Map<NodeJS.Timeout, () => void>();
   private readonly stalled = new Set<ServerResponse>();
   private readonly polls = new Set<Poll>();
+  /** The `service` fault's queue (FIFO from serviceHead) and when its server is next free. */
+  private readonly serviceQueue: Array<{ servedAt: number; m: { topic: string; id: string; dataJson: string }; fate: { dup: boolean; delayMs: number } }> = [];
+  private serviceHead = 0;
+  private serviceFreeAtMs = 0;
+  private serviceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly opts: ResolvedBusOptions,
@@ -279,28 +284,79 @@ class Bus {
         this.counters.faults.drop++;
         continue;
       }
-      if (fate.delayMs > 0) {
-        this.counters.faults.delay++;
-        this.counters.delayedPending++;
-        const t = setTimeout(() => {
-          this.timers.delete(t);
-          this.counters.delayedPending--;
-          // Looked up now, not at publish: the topic may have been forgotten while this waited.
-          const topic = this.topic(m.topic);
-          this.store(topic, m.id, m.dataJson, fate.dup);
-          this.wake(topic);
-        }, fate.delayMs);
-        t.unref();
-        this.timers.add(t);
+      if (this.opts.faults.servicePerS !== undefined) {
+        this.enqueueService(m, fate);
         continue;
       }
-      const topic = this.topic(m.topic);
-      this.store(topic, m.id, m.dataJson, fate.dup);
-      touched.add(topic);
+      const topic = this.accept(m, fate);
+      if (topic) touched.add(topic);
     }
     // Wake after the whole batch is stored, so one answer carries it rather than its first message.
     for (const topic of touched) this.wake(topic);
     this.send(res, 200, `{"accepted":${req.messages.length}}`);
+  }
+
+  /** Stores a message that survived `drop` (or holds it aside for `delay`); returns the topic to wake, if stored now. */
+  private accept(m: { topic: string; id: string; dataJson: string }, fate: { dup: boolean; delayMs: number }): TopicState | undefined {
+    if (fate.delayMs > 0) {
+      this.counters.faults.delay++;
+      this.counters.delayedPending++;
+      const t = setTimeout(() => {
+        this.timers.delete(t);
+        this.counters.delayedPending--;
+        // Looked up now, not at publish: the topic may have been forgotten while this waited.
+        const topic = this.topic(m.topic);
+        this.store(topic, m.id, m.dataJson, fate.dup);
+        this.wake(topic);
+      }, fate.delayMs);
+      t.unref();
+      this.timers.add(t);
+      return undefined;
+    }
+    const topic = this.topic(m.topic);
+    this.store(topic, m.id, m.dataJson, fate.dup);
+    return topic;
+  }
+
+  /**
+   * The `service` fault: one server taking messages one after another, each 1/R s, in arrival
+   * order. A message becomes visible when its turn is served; the publish is answered at once.
+   */
+  private enqueueService(m: { topic: string; id: string; dataJson: string }, fate: { dup: boolean; delayMs: number }): void {
+    const now = this.clock.monoMs();
+    const servedAt = Math.max(now, this.serviceFreeAtMs) + 1000 / this.opts.faults.servicePerS!;
+    if (this.serviceFreeAtMs > now) this.counters.faults.service++;
+    this.serviceFreeAtMs = servedAt;
+    this.serviceQueue.push({ servedAt, m, fate });
+    this.counters.serviceQueued = this.serviceQueue.length - this.serviceHead;
+    if (this.serviceTimer === undefined) this.armService();
+  }
+
+  private armService(): void {
+    const next = this.serviceQueue[this.serviceHead];
+    if (!next) return;
+    const t = setTimeout(() => {
+      this.timers.delete(t);
+      this.serviceTimer = undefined;
+      const now = this.clock.monoMs();
+      const touched = new Set<TopicState>();
+      while (this.serviceHead < this.serviceQueue.length && this.serviceQueue[this.serviceHead]!.servedAt <= now) {
+        const { m, fate } = this.serviceQueue[this.serviceHead++]!;
+        const topic = this.accept(m, fate);
+        if (topic) touched.add(topic);
+      }
+      // Compact now and then, so the array does not keep every served message.
+      if (this.serviceHead > 4096 && this.serviceHead * 2 > this.serviceQueue.length) {
+        this.serviceQueue.splice(0, this.serviceHead);
+        this.serviceHead = 0;
+      }
+      this.counters.serviceQueued = this.serviceQueue.length - this.serviceHead;
+      for (const topic of touched) this.wake(topic);
+      this.armService();
+    }, Math.max(0, next.servedAt - this.clock.monoMs()));
+    t.unref();
+    this.timers.add(t);
+    this.serviceTimer = t;
   }
 
   private store(topic: TopicState, id: string, dataJson: string, dup: boolean): void {
