@@ -1,5 +1,6 @@
 // `rehearse runs`: one line per stored run, as a typed list (the --json shape) and as a table.
 
+import { readableZones } from '../core/zone.js';
 import type { Db } from '../db/open.js';
 import type { RunSettings } from '../db/run-types.js';
 import { listRuns } from '../db/run-queries.js';
@@ -50,7 +51,8 @@ export function formatRunsTable(entries: RunListEntry[]): string {
     terminalSafe(e.target),
     `${e.scale}x`,
     terminalSafe(e.mode),
-    terminalSafe(e.window),
+    // Runs stored before window labels were readable say Etc/GMT-2 for UTC+2.
+    terminalSafe(readableZones(e.window)),
     `${Math.round(e.durationS)}s`,
     e.p95Ms === null ? '-' : formatMs(e.p95Ms),
     e.withinTarget === null ? '-' : formatPercent(e.withinTarget),

@@ -8,6 +8,7 @@ import { main } from '../../cli/program.js';
 import { readableZones, zoneLabel } from '../../core/zone.js';
 import { writeSchoolDay } from '../../fixtures/write-day.js';
 import { ingestFiles } from '../../ingest/ingest.js';
+import { insertRun, openTemp } from '../report/fixture-runs.js';
 
 // The synthetic day's CSV carries +02:00 times and no mapping zone: ingest stores Etc/GMT-2,
 // which people must read as UTC+2 wherever it is printed.
@@ -65,5 +66,15 @@ describe('the zone as printed', () => {
     expect(text.stdout).not.toContain('Etc/GMT');
     const json = await rehearse(['plan', '--db', model, '--duration', '10m', '--json']);
     expect((JSON.parse(json.stdout) as { window: { label: string } }).window.label).toMatch(/ UTC\+2$/);
+  });
+
+  it('rehearse runs shows a window stored with Etc/GMT-2 (before labels were readable) as UTC+2', async () => {
+    const r = openTemp(dir, 'runs.db');
+    insertRun(r.db, { release: '2.3', seconds: 5, window: 'peak 1h 09:00-10:00 Etc/GMT-2' });
+    r.db.close();
+    const out = await rehearse(['runs', '--results', r.file]);
+    expect(out.code).toBe(0);
+    expect(out.stdout).toContain('peak 1h 09:00-10:00 UTC+2');
+    expect(out.stdout).not.toContain('Etc/GMT');
   });
 });
