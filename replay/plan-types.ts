@@ -1,6 +1,8 @@
 // The contract between the plan (pure, seeded, lazy) and the virtual users that execute it.
 // Times are milliseconds from the start of the replay, already divided by --speed.
 
+import type { Shape } from './plan/shape.js';
+
 export type PlanMode = 'clone' | 'sample';
 
 export interface PlanOptions {
@@ -18,6 +20,8 @@ export interface PlanOptions {
   rampMs: number;
   /** This process's share of classes: index in [0, count). */
   shard: { index: number; count: number };
+  /** What-if terms applied to the model before the plan draws from it (docs/shape.md); absent: the recorded model. */
+  shape?: Shape;
 }
 
 /** Ids are unique within a plan and stable for a seed: 'c17' (class), 'c17.p' (proctor), 'c17.l4' (learner). */

@@ -7,6 +7,7 @@ import { cloneSource } from './plan/clone.js';
 import { sampleSource } from './plan/sample.js';
 import { schedule } from './plan/schedule.js';
 import { resolveWindow } from './plan/window.js';
+import { shapeModel } from './plan/shaped-model.js';
 
 export { resolvePlanOptions, defaultPlanOptions, PlanOptionsError } from './plan/options.js';
 export type { RawPlanOptions, OptionProblem } from './plan/options.js';
@@ -28,7 +29,9 @@ export interface Plan {
   pollDurationMs: number;
 }
 
-export function createPlan(model: ModelReader, options: PlanOptions): Plan {
+export function createPlan(recorded: ModelReader, options: PlanOptions): Plan {
+  // The what-if is applied before anything is drawn; the fingerprint stays the recorded model's.
+  const model = options.shape ? shapeModel(recorded, options.shape, options.seed) : recorded;
   const window = resolveWindow(model, options);
   const durationMs = Math.min(options.durationMs ?? Number.POSITIVE_INFINITY, (window.endMs - window.startMs) / options.speed);
   const poll = model.distribution('pollDuration');

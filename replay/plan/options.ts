@@ -4,6 +4,7 @@
 import { UsageError } from '../../core/errors.js';
 import { parseDuration } from '../../core/duration.js';
 import type { PlanMode, PlanOptions } from '../plan-types.js';
+import { parseShape, ShapeError, type Shape } from './shape.js';
 
 /** What a user typed (strings from the CLI) or a program passed (numbers, durations in ms). */
 export interface RawPlanOptions {
@@ -18,6 +19,8 @@ export interface RawPlanOptions {
   ramp?: string | number;
   /** 'i/N' or { index, count }. */
   shard?: string | { index: number; count: number };
+  /** --shape terms as typed (repeatable; each may hold several separated by ';'), docs/shape.md. */
+  shape?: readonly string[];
 }
 
 export interface OptionProblem {
@@ -134,8 +137,25 @@ export function resolvePlanOptions(raw: RawPlanOptions = {}): PlanOptions {
     } else shard = { index, count };
   }
 
+  let shape: Shape | undefined;
+  try {
+    shape = parseShape(raw.shape);
+  } catch (err) {
+    if (!(err instanceof ShapeError)) throw err;
+    for (const p of err.problems) bad('--shape', p);
+  }
+  if (shape && mode === 'clone') {
+    // Clone replays the recorded timelines: only what changes classes and clients applies to it.
+    for (const t of shape.terms) {
+      if (t.kind === 'distribution' && t.name !== 'rosterSize' && t.name !== 'pollDuration') {
+        bad('--shape', `'${t.text}' changes a fitted distribution, which --mode clone does not draw from (it replays the recorded timelines); use --mode sample`);
+      }
+    }
+  }
+
   if (problems.length > 0) throw new PlanOptionsError(problems);
   const options: PlanOptions = { mode, scale, window, speed, seed, rampMs, shard };
   if (durationMs !== undefined) options.durationMs = durationMs;
+  if (shape && shape.terms.length > 0) options.shape = shape;
   return options;
 }

@@ -62,8 +62,10 @@ function fit(model: ModelReader): Fitted {
 export function sampleSource(model: ModelReader, scale: number, seed: number, fromMs: number, toMs: number): ClassSource {
   const f = fit(model);
   const meanClassLearners = f.rosterSize ? Math.max(1, f.rosterSize.mean()) : 1;
-  const earliestOffset = Math.min(0, f.leadTime?.min() ?? 0);
-  const longest = Math.max(f.sessionDuration.max(), f.proctorDuration?.max() ?? 0) + Math.max(0, f.leadTime?.max() ?? 0) + 5 * learnerStartSpreadMs;
+  // The arrival curve counts learner starts, so a class's first learner joins at its anchor and
+  // its proctor the lead time earlier (later when the lead is negative).
+  const earliestOffset = Math.min(0, -(f.leadTime?.max() ?? 0));
+  const longest = Math.max(f.sessionDuration.max(), f.proctorDuration?.max() ?? 0) + Math.abs(f.leadTime?.max() ?? 0) + Math.abs(f.leadTime?.min() ?? 0) + 5 * learnerStartSpreadMs;
   const arrivals = model.arrivals();
   const base = arrivals[0]?.minuteMs ?? fromMs;
   // Classes that started before the window and are still in session at its start are needed for the warm start.
@@ -109,7 +111,8 @@ function drawClass(f: Fitted, seed: number, ordinal: number, anchorMs: number): 
   const size = f.rosterSize ? Math.max(1, Math.round(f.rosterSize.sample(rng))) : 1;
   const zClass = randomNormal(rng);
   const rho = classDurationCorrelation;
-  const learnersStart = anchorMs + (f.leadTime ? f.leadTime.sample(rng) : 0);
+  const learnersStart = anchorMs;
+  const proctorStart = anchorMs - (f.leadTime ? f.leadTime.sample(rng) : 0);
   const intervals: { id: string; startMs: number; endMs: number }[] = [];
   for (let k = 0; k < size; k++) {
     const spread = k === 0 ? 0 : Math.min(5 * learnerStartSpreadMs, randomExponential(rng, learnerStartSpreadMs));
@@ -124,7 +127,7 @@ function drawClass(f: Fitted, seed: number, ordinal: number, anchorMs: number): 
   }));
   let proctor: PlannedSession | null = null;
   if (f.proctorDuration) {
-    const p = { id: `${id}.p`, startMs: anchorMs, endMs: anchorMs + Math.max(1, f.proctorDuration.quantile(normalCdf(zClass))) };
+    const p = { id: `${id}.p`, startMs: proctorStart, endMs: proctorStart + Math.max(1, f.proctorDuration.quantile(normalCdf(zClass))) };
     proctor = { ...p, role: 'proctor', actions: () => proctorActions(f, forkRandom(seed, `sample/${p.id}`), p.startMs, p.endMs, intervals) };
   }
   return { id, ordinal, proctor, learners };
