@@ -3,6 +3,7 @@
 
 import { parseDuration } from '../core/duration.js';
 import { UsageError } from '../core/errors.js';
+import { quantileOverExpected } from '../stats/over-expected.js';
 
 export const defaultSlo = 'p95<=2s, lost>15s, duplicates=0';
 
@@ -136,7 +137,7 @@ export interface StreamOutcome {
   lost: number;
   /** Pairs first delivered within each of Slo.thresholdsMs. */
   withinMs: Map<number, number>;
-  /** Latency quantile over delivered pairs, ms (q in [0, 1]). */
+  /** Latency quantile over delivered pairs, ms (q in [0, 1]); percentileOverExpected turns it into the one shown. */
   latencyAt(q: number): number;
 }
 
@@ -187,8 +188,5 @@ function allows(a: Allowance, observed: number, denominator: number): boolean {
  * delivered within it), never as a misleadingly small number.
  */
 export function percentileOverExpected(s: StreamOutcome, q: number, lossLimitMs: number): number {
-  if (s.expected === 0) return 0;
-  const rank = Math.max(1, Math.ceil(q * s.expected));
-  if (rank > s.delivered) return lossLimitMs;
-  return s.latencyAt(rank / s.delivered);
+  return quantileOverExpected(s, q, lossLimitMs, (p) => s.latencyAt(p));
 }

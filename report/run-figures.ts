@@ -1,10 +1,13 @@
 // One flat set of figures per stored run, the common ground of `runs`, `compare` and `report`:
 // from the run's summary when it finished, else from its counters and per-second rows, with
-// latencies from the stored HDR histograms (exact over the whole run) when present.
+// latencies from the stored HDR histograms (exact over the whole run) when present. Latency
+// percentiles are over every expected pair, a lost pair ranking last (docs/slo.md), also for runs
+// stored before that was the summary's definition, so old and new runs compare like for like.
 
 import type { Db } from '../db/open.js';
 import type { LatencyMs } from '../db/run-types.js';
 import { runCounts, runHistograms, runSeconds, type StoredRun } from '../db/run-queries.js';
+import { quantileOverExpected, type ExpectedPairs } from '../stats/over-expected.js';
 import { decodeHistogram, latencyFromHistogram, type DecodedHistogram } from './histograms.js';
 
 export interface RunFigures {
@@ -47,11 +50,26 @@ export function loadRunData(db: Db, run: StoredRun): RunData {
   return { run, figures: runFigures(db, run, histograms), histograms };
 }
 
+/** The loss limit the run judged by (ms): stored in its counts; 15 s, the default, for runs that did not store it. */
+export function lossLimitOf(counts: Map<string, number>): number {
+  return counts.get('lossLimitMs') ?? 15_000;
+}
+
+/** p50/p95/p99 over every expected pair (lost pairs last, shown as the loss limit); max over delivered pairs. */
+export function latencyOverExpected(h: DecodedHistogram, pairs: ExpectedPairs, lossLimitMs: number): LatencyMs {
+  const at = (q: number) => quantileOverExpected(pairs, q, lossLimitMs, (p) => h.atPercentile(p * 100));
+  return { p50: at(0.5), p95: at(0.95), p99: at(0.99), max: h.maxMs };
+}
+
 export function runFigures(db: Db, run: StoredRun, histograms: Map<string, DecodedHistogram>): RunFigures {
   const s = run.summary;
-  const fromHistogram = (name: string): LatencyMs | null => {
+  const counts = runCounts(db, run.id);
+  const lossLimitMs = lossLimitOf(counts);
+  /** Delivery latency from the histogram; over expected pairs when their counts are known, else over deliveries. */
+  const fromHistogram = (name: string, pairs?: ExpectedPairs): LatencyMs | null => {
     const h = histograms.get(name);
-    return h && h.count > 0 ? latencyFromHistogram(h) : null;
+    if (!h || h.count === 0) return null;
+    return pairs && pairs.expected > 0 ? latencyOverExpected(h, pairs, lossLimitMs) : latencyFromHistogram(h);
   };
   const verdict: RunFigures['verdict'] =
     run.status === 'finished' ? (run.pass === false ? 'fail' : run.pass === true ? 'pass' : 'fail') : run.status;
@@ -69,9 +87,9 @@ export function runFigures(db: Db, run: StoredRun, histograms: Map<string, Decod
       errors: s.requests.errors,
       retries: s.requests.retries,
       latency: {
-        all: fromHistogram('delivery') ?? s.latencyMs,
-        learner: fromHistogram('delivery.learner') ?? s.streams.learner.latencyMs,
-        control: fromHistogram('delivery.control') ?? s.streams.control.latencyMs,
+        all: fromHistogram('delivery', s) ?? s.latencyMs,
+        learner: fromHistogram('delivery.learner', s.streams.learner) ?? s.streams.learner.latencyMs,
+        control: fromHistogram('delivery.control', s.streams.control) ?? s.streams.control.latencyMs,
       },
       scheduleLag: fromHistogram('scheduleLag') ?? s.scheduleLagMs,
       generatorBound: s.generatorBound,
@@ -79,7 +97,6 @@ export function runFigures(db: Db, run: StoredRun, histograms: Map<string, Decod
     };
   }
   // Unfinished run: counters if the runtime wrote them, else the per-second rows it flushed.
-  const counts = runCounts(db, run.id);
   const seconds = runSeconds(db, run.id);
   const sum = (f: (x: (typeof seconds)[number]) => number) => seconds.reduce((acc, x) => acc + f(x), 0);
   const count = (name: string, fallback: number) => counts.get(name) ?? fallback;
@@ -97,7 +114,11 @@ export function runFigures(db: Db, run: StoredRun, histograms: Map<string, Decod
     subscribeRequests: count('requests.subscribe', sum((x) => x.subscribes)),
     errors: count('errors', sum((x) => x.errors)),
     retries: count('retries', sum((x) => x.retries)),
-    latency: { all: fromHistogram('delivery'), learner: fromHistogram('delivery.learner'), control: fromHistogram('delivery.control') },
+    latency: {
+      all: fromHistogram('delivery', { expected, delivered: count('delivered', 0) }),
+      learner: fromHistogram('delivery.learner', { expected: count('learner.expected', 0), delivered: count('learner.delivered', 0) }),
+      control: fromHistogram('delivery.control', { expected: count('control.expected', 0), delivered: count('control.delivered', 0) }),
+    },
     scheduleLag: fromHistogram('scheduleLag'),
     generatorBound: null,
     verdict,
