@@ -1,7 +1,7 @@
 // `rehearse compare <runA> <runB>`: side by side, changes and directions, --fail-on exit code.
 
 import type { Command } from 'commander';
-import { ExitCode } from '../core/errors.js';
+import { ExitCode, UsageError } from '../core/errors.js';
 import { compareRunsByName, formatComparison, formatWarnings } from '../report/compare.js';
 import { openResults } from '../report/results-db.js';
 import type { CommandContext } from './program.js';
@@ -16,6 +16,14 @@ metric may move from run A to run B; any clause exceeded makes the exit code 1.
   Npt         percentage points, for fractions (withinTarget)
   Nms, Ns     for latencies (a bare number is ms); a bare number is absolute for counts
 Examples: "p95+10%, lost+0, withinTarget-1pt", "control.p99+250ms, errors+5%"
+
+Noise: latency percentiles are over all expected pairs (a lost pair ranks last). Two runs of the
+same release differ by chance, so compare estimates each latency change's 95% interval from the
+runs' per-second histograms (a moving-block bootstrap, seeded: the same runs give the same answer).
+A latency clause fails only when the whole interval breaks it (for "p95+10%": the interval's low
+end is above +10%) and the change is at least --latency-floor (default 1 ms). Counts (lost,
+duplicates, errors) are exact and judged as they are. Runs stored before per-second histograms
+are compared plainly, with a warning that their noise is unknown. See docs/report.md.
 Metrics: requests.publish requests.subscribe published expected delivered p50 p95 p99 max
   learner.p50 learner.p95 learner.p99 control.p50 control.p95 control.p99 withinTarget lost
   duplicates errors retries scheduleLag.p99 scheduleLag.max
@@ -30,14 +38,20 @@ export function addCompareCommand(program: Command, ctx: CommandContext): Comman
     .option('--results <file>', 'database the runs are stored in (default: --db)')
     .option('--db <file>', 'model database; holds the runs too when --results is not given')
     .option('--fail-on <rules>', 'regression rules, e.g. "p95+10%, lost+0, withinTarget-1pt" (see below)')
+    .option('--latency-floor <ms>', 'latency changes smaller than this (ms) never fail --fail-on', '1')
     .option('--json', 'print the comparison as JSON (see docs/report.md)')
     .addHelpText('after', failOnHelp)
-    .action((runA: string, runB: string, opts: { results?: string; db?: string; failOn?: string; json?: boolean }) => {
+    .action((runA: string, runB: string, opts: { results?: string; db?: string; failOn?: string; latencyFloor: string; json?: boolean }) => {
+      const latencyFloorMs = Number(opts.latencyFloor);
+      if (opts.latencyFloor.trim() === '' || !Number.isFinite(latencyFloorMs) || latencyFloorMs < 0) {
+        throw new UsageError(`"${opts.latencyFloor}" is not a number of milliseconds >= 0, e.g. --latency-floor 1 or 0.5`, '--latency-floor');
+      }
       const results = openResults(opts);
       try {
         const comparison = compareRunsByName(results.db, runA, runB, {
           ...(opts.failOn === undefined ? {} : { failOn: opts.failOn }),
           dbLabel: results.label,
+          latencyFloorMs,
         });
         const color = Boolean(ctx.io.stdout.isTTY) && !ctx.io.env.NO_COLOR;
         const stderrColor = Boolean(ctx.io.stderr.isTTY) && !ctx.io.env.NO_COLOR;

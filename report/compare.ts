@@ -1,13 +1,16 @@
 // `rehearse compare`: two stored runs side by side, each metric's change and whether it got
-// better or worse, the reasons the two are not comparable, and the --fail-on verdict.
+// better or worse, how far run-to-run noise alone could move it (report/noise.ts), the reasons
+// the two are not comparable, and the --fail-on verdict.
 
 import type { Db } from '../db/open.js';
-import { resolveRun, type StoredRun } from '../db/run-queries.js';
-import { evaluateFailOn, parseFailOn, type FailOnResult } from './fail-on.js';
+import { resolveRun, runCounts, runSeconds, type StoredRun } from '../db/run-queries.js';
+import type { ChangeNoise, Interval } from '../stats/bootstrap.js';
+import { evaluateFailOn, parseFailOn, type FailOnNoise, type FailOnResult } from './fail-on.js';
 import { formatCount, formatMs, formatPercent, formatTable, terminalSafe } from './format.js';
 import { metrics, type MetricUnit } from './metrics.js';
 import { redactStoredRun } from './redact-run.js';
-import { loadRunData, type RunData } from './run-figures.js';
+import { defaultLatencyFloorMs, defaultNoiseSettings, latencyNoise, latencySeconds, noiseMetrics, type NoiseSettings } from './noise.js';
+import { loadRunData, lossLimitOf, type RunData } from './run-figures.js';
 
 export type Direction = 'better' | 'worse' | 'same' | 'changed' | 'n/a';
 
@@ -22,6 +25,29 @@ export interface MetricChange {
   /** (b - a) / |a|; null when a is 0 or either is missing. */
   relative: number | null;
   direction: Direction;
+  /** 95% interval of `change` from run-to-run noise; null when not estimated (counts are exact; see Comparison.noise). */
+  changeInterval?: Interval | null;
+  /** 95% interval of `relative`; null when not estimated or A is 0. */
+  relativeInterval?: Interval | null;
+  /** true: the interval holds no change, so the difference may be noise; null: noise not estimated. */
+  withinNoise?: boolean | null;
+}
+
+/** How the noise was estimated, or why it was not. */
+export interface ComparisonNoise {
+  method: 'moving-block bootstrap over seconds';
+  /** Both runs' seconds resampled together (runs of one plan, lengths within 20%); else independently. */
+  paired: boolean;
+  /** Metrics that have intervals. */
+  metrics: string[];
+  replicates: number;
+  blockLengthS: number;
+  level: number;
+  seed: string;
+  /** Latency changes smaller than this (ms) never fail --fail-on. */
+  latencyFloorMs: number;
+  /** Why the noise is unknown (then metrics is empty and --fail-on compares the plain figures). */
+  unknown: string | null;
 }
 
 export interface RunRef {
@@ -39,6 +65,8 @@ export interface Comparison {
   /** Why the two runs do not measure the same thing; empty when comparable. */
   warnings: string[];
   metrics: MetricChange[];
+  /** The noise estimate behind the intervals (absent when compared without the stored seconds, as in the report). */
+  noise?: ComparisonNoise;
   /** Present when --fail-on was given. */
   failOn: { expression: string; pass: boolean; clauses: FailOnResult[] } | null;
 }
@@ -46,6 +74,10 @@ export interface Comparison {
 export interface CompareOptions {
   failOn?: string;
   dbLabel?: string;
+  /** Latency changes smaller than this (ms) never fail --fail-on; default defaultLatencyFloorMs. */
+  latencyFloorMs?: number;
+  /** Bootstrap settings (tests and the benchmark); defaults in report/noise.ts. */
+  noise?: Partial<NoiseSettings>;
 }
 
 /** Resolves both names, then compares. Parses --fail-on first so a typo fails before any work. */
@@ -53,12 +85,56 @@ export function compareRunsByName(db: Db, nameA: string, nameB: string, options:
   const clauses = options.failOn === undefined ? null : parseFailOn(options.failOn);
   const a = loadRunData(db, redactStoredRun(resolveRun(db, nameA, options.dbLabel)));
   const b = loadRunData(db, redactStoredRun(resolveRun(db, nameB, options.dbLabel)));
-  const comparison = compareRuns(a, b);
+  const noise = estimateNoise(db, a, b, options);
+  const comparison = compareRuns(a, b, noise);
   if (clauses) {
-    const results = evaluateFailOn(clauses, a.figures, b.figures);
+    const results = evaluateFailOn(clauses, a.figures, b.figures, {
+      changes: noise.changes,
+      latencyFloorMs: noise.summary.latencyFloorMs,
+      unknown: noise.summary.unknown,
+    } satisfies FailOnNoise);
     comparison.failOn = { expression: options.failOn!, pass: results.every((r) => r.pass), clauses: results };
   }
   return comparison;
+}
+
+/** The noise of the two runs' changes, by metric key, from their stored per-second histograms. */
+export interface NoiseEstimate {
+  summary: ComparisonNoise;
+  changes: Map<string, ChangeNoise>;
+}
+
+export function estimateNoise(db: Db, a: RunData, b: RunData, options: CompareOptions = {}): NoiseEstimate {
+  const settings = { ...defaultNoiseSettings(a.run.id, b.run.id), ...options.noise };
+  const summary: ComparisonNoise = {
+    method: 'moving-block bootstrap over seconds',
+    paired: false,
+    metrics: [],
+    replicates: settings.replicates,
+    blockLengthS: settings.blockLengthS,
+    level: settings.level,
+    seed: settings.seed,
+    latencyFloorMs: options.latencyFloorMs ?? defaultLatencyFloorMs,
+    unknown: null,
+  };
+  const changes = new Map<string, ChangeNoise>();
+  const sa = latencySeconds(a.run.id, runSeconds(db, a.run.id));
+  const sb = latencySeconds(b.run.id, runSeconds(db, b.run.id));
+  const all = [a.figures.latency.all, b.figures.latency.all];
+  if (!sa.ok || !sb.ok) {
+    summary.unknown = [sa, sb].flatMap((s) => (s.ok ? [] : [s.reason])).join('; ');
+  } else if (!all[0] || !all[1]) {
+    summary.unknown = `no delivery latency in run ${all[0] ? b.run.id : a.run.id}: noise unknown`;
+  } else {
+    // Both runs judged lost pairs by their own loss limit; the resampled figures use A's (they agree when comparable).
+    const lossLimitMs = lossLimitOf(runCounts(db, a.run.id));
+    const observed = Object.fromEntries(noiseMetrics.map((m) => [m, { a: all[0]![m], b: all[1]![m] }])) as Parameters<typeof latencyNoise>[2];
+    const noise = latencyNoise(sa.seconds, sb.seconds, observed, lossLimitMs, settings);
+    for (const m of noiseMetrics) changes.set(m, noise[m]);
+    summary.metrics = [...noiseMetrics];
+    summary.paired = noise.p95.paired;
+  }
+  return { summary, changes };
 }
 
 // Changes smaller than this share of A are noise, not a direction.
@@ -66,7 +142,7 @@ const sameWithin = 0.001;
 // For fractions (withinTarget) a hundredth of a percentage point.
 const sameWithinPoints = 0.0001;
 
-export function compareRuns(a: RunData, b: RunData): Comparison {
+export function compareRuns(a: RunData, b: RunData, noise?: NoiseEstimate): Comparison {
   const changes: MetricChange[] = metrics.map((m) => {
     const va = m.get(a.figures);
     const vb = m.get(b.figures);
@@ -81,10 +157,23 @@ export function compareRuns(a: RunData, b: RunData): Comparison {
     if (negligible) direction = 'same';
     else if (m.better === 'none') direction = 'changed';
     else direction = (change < 0) === (m.better === 'lower') ? 'better' : 'worse';
-    return { key: m.key, label: m.label, unit: m.unit, a: va, b: vb, change, relative, direction };
+    const n = noise?.changes.get(m.key);
+    if (!noise) return { key: m.key, label: m.label, unit: m.unit, a: va, b: vb, change, relative, direction };
+    const changeInterval = n ? n.absolute : null;
+    const relativeInterval = n ? n.relative : null;
+    const withinNoise = n ? n.absolute.low <= 0 && n.absolute.high >= 0 : null;
+    return { key: m.key, label: m.label, unit: m.unit, a: va, b: vb, change, relative, direction, changeInterval, relativeInterval, withinNoise };
   });
   const warnings = comparabilityWarnings(a, b);
-  return { a: ref(a), b: ref(b), comparable: warnings.length === 0, warnings, metrics: changes, failOn: null };
+  return {
+    a: ref(a),
+    b: ref(b),
+    comparable: warnings.length === 0,
+    warnings,
+    metrics: changes,
+    ...(noise ? { noise: noise.summary } : {}),
+    failOn: null,
+  };
 }
 
 function ref(d: RunData): RunRef {
@@ -154,6 +243,27 @@ export function formatChange(c: MetricChange): string {
 
 export const arrows: Record<Direction, string> = { better: '▲ better', worse: '▼ worse', same: '= same', changed: '~ changed', 'n/a': '' };
 
+/** "-20%..+180%: within noise" (relative when A is not 0), "+1.2ms..+3.4ms", or '' when the noise is not estimated. */
+export function formatInterval(c: MetricChange): string {
+  if (c.withinNoise === null || c.withinNoise === undefined) return '';
+  const signed = (x: number, text: string) => (x > 0 ? `+${text}` : x < 0 ? `-${text}` : text);
+  let text: string;
+  if (c.relativeInterval) {
+    const pct = (x: number) => signed(x, `${Math.abs(x * 100).toFixed(Math.abs(x) >= 1 ? 0 : 1)}%`);
+    text = `${pct(c.relativeInterval.low)}..${pct(c.relativeInterval.high)}`;
+  } else if (c.changeInterval) {
+    const ms = (x: number) => signed(x, formatMs(Math.abs(x)));
+    text = `${ms(c.changeInterval.low)}..${ms(c.changeInterval.high)}`;
+  } else return '';
+  return c.withinNoise ? `${text}: within noise` : text;
+}
+
+/** The arrow, except that a better or worse whose interval holds no change reads as noise. */
+function arrowOf(m: MetricChange): string {
+  if (m.withinNoise === true && (m.direction === 'better' || m.direction === 'worse')) return '≈ noise';
+  return arrows[m.direction];
+}
+
 function paint(text: string, direction: Direction, color: boolean): string {
   if (!color) return text;
   if (direction === 'better') return `\u001b[32m${text}\u001b[0m`;
@@ -169,14 +279,18 @@ export function formatComparison(c: Comparison, options: FormatOptions): string 
   const lines: string[] = [];
   lines.push(`Comparing run A ${runTitle(c.a)} (${c.a.startedAt}, ${c.a.verdict}) with run B ${runTitle(c.b)} (${c.b.startedAt}, ${c.b.verdict})`);
   lines.push('');
+  const withNoise = c.noise !== undefined && c.noise.unknown === null;
   const rows = c.metrics.map((m) => [
     m.label,
     formatValue(m.unit, m.a),
     formatValue(m.unit, m.b),
     formatChange(m),
-    paint(arrows[m.direction], m.direction, options.color),
+    ...(withNoise ? [formatInterval(m)] : []),
+    paint(arrowOf(m), m.withinNoise === true ? 'same' : m.direction, options.color),
   ]);
-  lines.push(formatTable(['metric', `A ${runTitle(c.a)}`, `B ${runTitle(c.b)}`, 'change', ''], rows, new Set([1, 2, 3])).trimEnd());
+  const header = ['metric', `A ${runTitle(c.a)}`, `B ${runTitle(c.b)}`, 'change', ...(withNoise ? ['95% interval of the change'] : []), ''];
+  lines.push(formatTable(header, rows, new Set([1, 2, 3])).trimEnd());
+  if (c.noise) lines.push(noiseLine(c.noise));
   if (c.failOn) {
     lines.push('');
     lines.push(`--fail-on ${terminalSafe(c.failOn.expression)}: ${c.failOn.pass ? 'no regression' : 'REGRESSION'}`);
@@ -188,11 +302,28 @@ export function formatComparison(c: Comparison, options: FormatOptions): string 
   return lines.join('\n') + '\n';
 }
 
+/** Says what "p95" and the interval mean, so the table is read right. */
+function noiseLine(n: ComparisonNoise): string {
+  const what = 'Latency percentiles are over all expected pairs (a lost pair ranks last, docs/slo.md).';
+  if (n.unknown !== null) return `${what} Noise unknown: ${terminalSafe(n.unknown)}; --fail-on compares the plain figures.`;
+  return (
+    `${what} Intervals: ${Math.round(n.level * 100)}% ${n.method} (${n.paired ? 'paired, ' : ''}${n.replicates} resamples, ${n.blockLengthS} s blocks); ` +
+    `latency changes under ${n.latencyFloorMs} ms never fail --fail-on.`
+  );
+}
+
 /** The loud part: printed on stderr so it shows even when stdout is piped or is --json. */
 export function formatWarnings(c: Comparison, options: FormatOptions): string {
-  if (c.comparable) return '';
-  const head = `WARNING: runs ${c.a.id} and ${c.b.id} are not comparable:`;
-  const body = c.warnings.map((w) => `  - ${terminalSafe(w)}`).join('\n');
-  const text = `${head}\n${body}\n`;
+  const parts: string[] = [];
+  if (!c.comparable) {
+    const head = `WARNING: runs ${c.a.id} and ${c.b.id} are not comparable:`;
+    const body = c.warnings.map((w) => `  - ${terminalSafe(w)}`).join('\n');
+    parts.push(`${head}\n${body}\n`);
+  }
+  if (c.noise?.unknown) {
+    parts.push(`WARNING: ${terminalSafe(c.noise.unknown)}. Changes are shown without their noise, and --fail-on judges the plain figures.\n`);
+  }
+  const text = parts.join('');
+  if (text === '') return '';
   return options.color ? `\u001b[1;33m${text}\u001b[0m` : text;
 }

@@ -186,7 +186,8 @@ describe('rehearse compare (the built binary)', () => {
     const r = await runCli(['compare', 'release:2.3', 'latest', '--db', file, '--fail-on', 'p95+10%, lost+0, duplicates+5']);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('REGRESSION');
-    expect(r.stdout).toMatch(/FAIL p95\+10%: rose by \d+(\.\d+)?%, more than 10%/);
+    // Far beyond the noise: the whole 95% interval of the change is above +10%.
+    expect(r.stdout).toMatch(/FAIL p95\+10%: rose by \d+(\.\d+)?% \(95% interval \+\d+(\.\d+)?%\.\.\+\d+(\.\d+)?%\), more than 10%, beyond the noise/);
     expect(r.stdout).toMatch(/FAIL lost\+0: rose by 4, more than 0/);
     expect(r.stdout).toMatch(/ok {3}duplicates\+5: rose by 3, within 5/);
     expect(r.stdout).toMatch(/p95 latency, all .*▼ worse/);
@@ -215,12 +216,16 @@ describe('rehearse compare (the built binary)', () => {
       expect(r.code).toBe(0);
       expect(r.stderr).toMatch(/^WARNING: runs 1 and 2 are not comparable:\n {2}- different scale: 5x in run 1, 10x in run 2\n$/);
       const c = JSON.parse(r.stdout) as Comparison;
-      expect(Object.keys(c).sort()).toEqual(['a', 'b', 'comparable', 'failOn', 'metrics', 'warnings']);
+      expect(Object.keys(c).sort()).toEqual(['a', 'b', 'comparable', 'failOn', 'metrics', 'noise', 'warnings']);
       expect(c.a).toMatchObject({ id: 1, release: 'x', status: 'finished', verdict: 'pass' });
       expect(c.comparable).toBe(false);
-      expect(Object.keys(c.metrics[0]!).sort()).toEqual(['a', 'b', 'change', 'direction', 'key', 'label', 'relative', 'unit']);
+      // The old fields stay; the noise adds the change's interval (null for exact counts such as this one).
+      expect(Object.keys(c.metrics[0]!).sort()).toEqual(['a', 'b', 'change', 'changeInterval', 'direction', 'key', 'label', 'relative', 'relativeInterval', 'unit', 'withinNoise']);
+      expect(c.metrics[0]).toMatchObject({ changeInterval: null, relativeInterval: null, withinNoise: null });
       expect(c.failOn).toMatchObject({ expression: 'p95+50%', pass: true });
-      expect(Object.keys(c.failOn!.clauses[0]!).sort()).toEqual(['a', 'amount', 'b', 'metric', 'moved', 'pass', 'reason', 'sign', 'text', 'unit'].sort());
+      expect(Object.keys(c.failOn!.clauses[0]!).sort()).toEqual(
+        ['a', 'amount', 'b', 'belowFloor', 'metric', 'moved', 'movedInterval', 'pass', 'reason', 'sign', 'text', 'unit', 'withinNoise'].sort(),
+      );
     } finally {
       fs.rmSync(d, { recursive: true, force: true });
     }

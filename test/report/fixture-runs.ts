@@ -27,6 +27,14 @@ export interface FixtureRun {
   seconds?: number;
   /** Median delivery latency (ms); the tail follows a lognormal with sigma 0.6. */
   medianMs?: number;
+  /** Seed of the latencies drawn (default from release, median and seconds): two runs with one seed have the same deliveries. */
+  latencySeed?: string;
+  /** Every latency multiplied by this (a slowdown of exactly this factor); default 1. */
+  latencyScale?: number;
+  /** Deliveries per second per virtual user (default: 3 per publish); fewer make a noisier run. */
+  deliveriesPerUser?: number;
+  /** Store each second's delivery histogram (migration 006); false: as a run stored before it. Default true. */
+  secondHistograms?: boolean;
   lost?: number;
   duplicates?: number;
   errors?: number;
@@ -68,7 +76,8 @@ function blob(values: number[]): Buffer {
 export function insertRun(db: Db, spec: FixtureRun = {}): number {
   const seconds = spec.seconds ?? 60;
   const medianMs = spec.medianMs ?? 40;
-  const rng = seededRandom(`fixture/${spec.release ?? 'none'}/${medianMs}/${seconds}`);
+  const rng = seededRandom(spec.latencySeed ?? `fixture/${spec.release ?? 'none'}/${medianMs}/${seconds}`);
+  const latencyScale = spec.latencyScale ?? 1;
   const all = newHistogram();
   const learner = newHistogram();
   const control = newHistogram();
@@ -91,8 +100,9 @@ export function insertRun(db: Db, spec: FixtureRun = {}): number {
     const pubs = Math.round(vus * 0.2);
     const perSecond = newHistogram();
     let deliveries = 0;
-    for (let i = 0; i < pubs * 3; i++) {
-      const ms = randomLognormal(rng, medianMs * (1 + 0.3 * Math.sin(s / 7)), 0.6);
+    const perSecondDeliveries = spec.deliveriesPerUser === undefined ? pubs * 3 : Math.round(vus * spec.deliveriesPerUser);
+    for (let i = 0; i < perSecondDeliveries; i++) {
+      const ms = latencyScale * randomLognormal(rng, medianMs * (1 + 0.3 * Math.sin(s / 7)), 0.6);
       const us = Math.max(1, Math.round(ms * 1000));
       all.recordValue(us);
       perSecond.recordValue(us);
@@ -124,6 +134,7 @@ export function insertRun(db: Db, spec: FixtureRun = {}): number {
       perSecond.maxValue / 1000,
       1.5,
       3.2,
+      spec.secondHistograms === false || perSecond.totalCount === 0 ? null : hdr.encodeIntoCompressedBase64(perSecond),
     ]);
   }
   expected += lost;
@@ -217,10 +228,10 @@ export function insertRun(db: Db, spec: FixtureRun = {}): number {
     const c = db.prepare('INSERT INTO run_counts (run_id, name, value) VALUES (?, ?, ?)');
     for (const [name, value] of Object.entries({ published, expected, delivered, duplicates, lost, errors, retries })) c.run(id, name, value);
   }
-  // Columns named: migrations add columns (006: delivery_histogram), which stay NULL here.
+  // Columns named: a later migration's columns stay NULL here.
   const sec = db.prepare(
     `INSERT INTO run_seconds (run_id, second, virtual_users, open_polls, publishes, subscribes, deliveries, duplicates, lost, errors, retries,
-      p50_ms, p95_ms, p99_ms, max_ms, schedule_lag_p99_ms, loop_delay_p99_ms) VALUES (${Array(17).fill('?').join(', ')})`,
+      p50_ms, p95_ms, p99_ms, max_ms, schedule_lag_p99_ms, loop_delay_p99_ms, delivery_histogram) VALUES (${Array(18).fill('?').join(', ')})`,
   );
   for (const r of rows) sec.run(id, ...r);
   const samples = spec.samples ?? defaultSamples(rng);
