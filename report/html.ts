@@ -122,7 +122,7 @@ function keyNumbers(runs: ReportRun[]): string {
     return `<div class="keys" data-run="${r.id}">
   ${tag}
   <div class="key verdict ${verdictClass}"><span class="label">verdict</span><span class="value" data-key="verdict">${e(f.verdict.toUpperCase())}</span></div>
-  <div class="key"><span class="label">p95 latency</span><span class="value" data-key="p95">${f.latency.all ? e(formatMs(f.latency.all.p95)) : '-'}</span></div>
+  <div class="key"><span class="label" title="over every expected pair; a lost pair ranks last (docs/slo.md)">p95 latency, all expected pairs</span><span class="value" data-key="p95">${f.latency.all ? e(formatMs(f.latency.all.p95)) : '-'}</span></div>
   <div class="key"><span class="label">delivered within 2 s</span><span class="value" data-key="withinTarget">${f.withinTarget === null ? '-' : e(formatPercent(f.withinTarget))}</span></div>
   <div class="key"><span class="label">lost</span><span class="value" data-key="lost">${e(formatCount(f.lost))}</span></div>
   <div class="key"><span class="label">duplicates</span><span class="value" data-key="duplicates">${e(formatCount(f.duplicates))}</span></div>

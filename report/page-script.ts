@@ -110,7 +110,7 @@ export const pageScript = String.raw`
     cols.push(xs.map(function () { return data.lossLimitMs; }));
     ser.push({ label: 'lost after 15 s', stroke: '#991b1b', width: 1, dash: [2, 3], value: legendValue(fmtMs, lastIdx) });
     make('latency', el, {
-      title: 'Delivery latency per second (log scale)',
+      title: 'Delivery latency per second: percentiles of the deliveries in that second (log scale)',
       scales: { x: { time: false }, y: { distr: 3, log: 10 } },
       axes: [timeAxis(), { label: 'latency', size: 70, values: function (u, t) { return t.map(fmtMs); } }],
       series: ser,
