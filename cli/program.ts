@@ -10,6 +10,7 @@ import { addModelCommand } from './model.js';
 import { addBusCommand } from './bus.js';
 import { addPlanCommand } from './plan.js';
 import { addReplayCommand } from './replay.js';
+import { addCapacityCommand } from './capacity.js';
 import { addDemoCommand } from './demo.js';
 import { addRunsCommand } from './runs.js';
 import { addCompareCommand } from './compare.js';
@@ -49,6 +50,7 @@ export function createProgram(ctx: CommandContext): Command {
     addBusCommand,
     addPlanCommand,
     addReplayCommand,
+    addCapacityCommand,
     addProbeCommand,
     addDemoCommand,
     addRunsCommand,
