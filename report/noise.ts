@@ -4,7 +4,7 @@
 
 import * as hdr from 'hdr-histogram-js';
 import type { RunSecond } from '../db/run-types.js';
-import { bootstrapChanges, bootstrapDefaults, poolRuns, type ChangeNoise, type LatencySecond } from '../stats/bootstrap.js';
+import { bootstrapChanges, bootstrapDefaults, mergeSeconds, poolRuns, type ChangeNoise, type LatencySecond } from '../stats/bootstrap.js';
 import { seededRandom } from '../stats/random.js';
 import { histogramValueMs } from './histograms.js';
 
@@ -14,6 +14,9 @@ import { histogramValueMs } from './histograms.js';
  * `compare --latency-floor`.
  */
 export const defaultLatencyFloorMs = 1;
+
+/** At most this many units are resampled: a 10-minute run second by second, a 1-hour run in 6 s units. */
+export const maxUnits = 600;
 
 /** The metrics the noise is estimated for: the overall delivery latency (the per-second histograms are overall). */
 export const noiseMetrics = ['p50', 'p95', 'p99', 'max'] as const;
@@ -55,19 +58,29 @@ export function latencySeconds(runId: number, rows: readonly RunSecond[]): RunSe
   return { ok: true, seconds };
 }
 
-/** Distinct values (ms) and counts of a compressed HDR histogram, as hdr's own percentiles read them (highest equivalent value). */
+/**
+ * The resampled latencies keep 1% steps: the intervals need no finer grain (they are read
+ * against rules of several percent), and coarser values make an hour-long run's resampling fast.
+ */
+const noiseStep = Math.log(1.01);
+
+/** Values (ms, on the 1% steps) and counts of a compressed HDR histogram, read over its recorded range only. */
 function sparse(encoded: string): { valuesMs: number[]; counts: number[] } {
   const h = hdr.decodeFromCompressedBase64(encoded, 32, false) as unknown as hdr.JsHistogram;
-  const valuesMs: number[] = [];
-  const counts: number[] = [];
-  for (let i = 0; i < h.countsArrayLength; i++) {
-    const c = h.getCountAtIndex(i);
-    if (c > 0) {
-      valuesMs.push(h.highestEquivalentValue(h.valueFromIndex(i)) * histogramValueMs);
-      counts.push(c);
+  const byStep = new Map<number, number>();
+  if (h.totalCount > 0) {
+    const first = h.countsArrayIndex(h.minNonZeroValue);
+    const last = Math.min(h.countsArrayLength - 1, h.countsArrayIndex(h.maxValue));
+    for (let i = first; i <= last; i++) {
+      const c = h.getCountAtIndex(i);
+      if (c === 0) continue;
+      const ms = h.highestEquivalentValue(h.valueFromIndex(i)) * histogramValueMs;
+      const step = Math.round(Math.log(Math.max(ms, 1e-3)) / noiseStep);
+      byStep.set(step, (byStep.get(step) ?? 0) + c);
     }
   }
-  return { valuesMs, counts };
+  const steps = [...byStep.keys()].sort((a, b) => a - b);
+  return { valuesMs: steps.map((k) => Math.exp(k * noiseStep)), counts: steps.map((k) => byStep.get(k)!) };
 }
 
 /**
@@ -81,7 +94,9 @@ export function latencyNoise(
   lossLimitMs: number,
   settings: NoiseSettings,
 ): Record<NoiseMetric, ChangeNoise> {
-  const [pa, pb] = poolRuns([a, b]);
+  // Runs longer than maxUnits seconds are resampled in units of k consecutive seconds.
+  const k = Math.max(1, Math.ceil(Math.max(a.length, b.length) / maxUnits));
+  const [pa, pb] = poolRuns([mergeSeconds(a, k), mergeSeconds(b, k)]);
   const noise = bootstrapChanges(
     pa!,
     pb!,
@@ -89,7 +104,7 @@ export function latencyNoise(
     lossLimitMs,
     (f) => [...f.quantiles, f.max],
     noiseMetrics.map((m) => observed[m]),
-    { replicates: settings.replicates, paired: settings.paired, blockLength: settings.blockLengthS, level: settings.level, random: seededRandom(settings.seed) },
+    { replicates: settings.replicates, paired: settings.paired, blockLength: Math.ceil(settings.blockLengthS / k), level: settings.level, random: seededRandom(settings.seed) },
   );
   return Object.fromEntries(noiseMetrics.map((m, i) => [m, noise[i]!])) as Record<NoiseMetric, ChangeNoise>;
 }

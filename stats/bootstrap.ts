@@ -26,6 +26,27 @@ export interface LatencySecond {
   lost: number;
 }
 
+/**
+ * Consecutive seconds merged k at a time (the last unit may be shorter): a long run resampled in
+ * units of k seconds costs what a short one does, and units of consecutive seconds keep what
+ * blocks keep (the correlation between neighbours).
+ */
+export function mergeSeconds(seconds: readonly LatencySecond[], k: number): LatencySecond[] {
+  if (k <= 1) return [...seconds];
+  const units: LatencySecond[] = [];
+  for (let start = 0; start < seconds.length; start += k) {
+    const counts = new Map<number, number>();
+    let lost = 0;
+    for (const s of seconds.slice(start, start + k)) {
+      s.valuesMs.forEach((v, i) => counts.set(v, (counts.get(v) ?? 0) + s.counts[i]!));
+      lost += s.lost;
+    }
+    const valuesMs = [...counts.keys()].sort((a, b) => a - b);
+    units.push({ valuesMs, counts: valuesMs.map((v) => counts.get(v)!), lost });
+  }
+  return units;
+}
+
 /** A run's seconds on one shared value grid, so a resample is summed into one dense array. */
 export interface PooledRun {
   grid: Float64Array;

@@ -4,6 +4,7 @@ import {
   bootstrapChanges,
   empiricalQuantile,
   figuresOf,
+  mergeSeconds,
   movingBlockResample,
   poolRuns,
   type LatencySecond,
@@ -175,6 +176,18 @@ describe('bootstrapChanges', () => {
       return n!.relative!.high - n!.relative!.low;
     };
     expect(width(5)).toBeGreaterThan(1.5 * width(200));
+  });
+});
+
+describe('mergeSeconds', () => {
+  it('merges consecutive seconds k at a time without changing the whole run', () => {
+    const secs = seconds('merge', 10, 25, 1, { 2: 1, 9: 3 });
+    const units = mergeSeconds(secs, 4);
+    expect(units).toHaveLength(3);
+    expect(units.map((u) => u.lost)).toEqual([1, 0, 3]);
+    expect(flatten(units)).toEqual(flatten(secs));
+    expect(flatten(mergeSeconds(secs.slice(4, 8), 4))).toEqual(flatten([units[1]!]));
+    expect(mergeSeconds(secs, 1)).toEqual(secs);
   });
 });
 
