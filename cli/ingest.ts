@@ -12,6 +12,7 @@ interface IngestFlags {
   db?: string;
   mapping?: string;
   force?: boolean;
+  keepRequests?: boolean;
   rebuild?: boolean;
   keepIds?: boolean;
   keyFile?: string;
@@ -27,6 +28,14 @@ function mb(bytes: number): string {
 }
 
 export function formatProgress(p: IngestProgress): string {
+  if (p.filesTotal !== undefined && p.filesTotal > 1) {
+    // A season: where we are over all files, and when all of them will be done.
+    const s = (p.allElapsedMs ?? 0) / 1000;
+    const fraction = p.allTotalBytes ? (p.allBytes ?? 0) / p.allTotalBytes : 0;
+    const eta = fraction > 0.01 ? Math.max(0, s / fraction - s) : Number.NaN;
+    const rate = s > 0 ? (p.allLines ?? 0) / s : 0;
+    return `${p.filesDone ?? 0}/${p.filesTotal} files done, now ${p.file}: ${mb(p.allBytes ?? 0)} / ${mb(p.allTotalBytes ?? 0)} (${(fraction * 100).toFixed(0)}%)  ${p.allLines ?? 0} lines  ${Math.round(rate)} lines/s  ETA ${Number.isFinite(eta) ? `${eta.toFixed(0)} s` : '-'}`;
+  }
   const s = p.elapsedMs / 1000;
   const rate = s > 0 ? p.lines / s : 0;
   const fraction = p.totalBytes > 0 ? p.bytes / p.totalBytes : 0;
@@ -47,9 +56,20 @@ function fileLine(f: FileSummary): string {
 }
 
 export function formatIngestSummary(s: IngestSummary, db: string): string {
+  // Many files (a season): one line for the files read cleanly, every file with something to say.
+  const many = s.files.length > 5;
+  const quiet = (f: FileSummary): boolean => f.status === 'ingested' && f.rejected === 0 && !(f.warnings?.length);
+  const shown = many ? s.files.filter((f) => !quiet(f)) : s.files;
+  const lines = shown.map(fileLine);
+  if (many) {
+    const ok = s.files.filter(quiet);
+    const total = ok.reduce((n, f) => n + f.lines, 0);
+    const secs = s.elapsedMs / 1000;
+    lines.unshift(`${ok.length} of ${s.files.length} files ingested cleanly: ${total} lines in ${secs.toFixed(1)} s (${Math.round(total / Math.max(secs, 1e-3))} lines/s)`);
+  }
   return (
-    s.files.map(fileLine).join('\n') +
-    `\n${db}: ${s.requests} requests in the model; rebuilt in ${(s.rebuildMs / 1000).toFixed(1)} s. \`rehearse model --db ${db}\` shows it.\n`
+    lines.join('\n') +
+    `\n${db}: ${s.requests} requests in the model; model updated in ${(s.rebuildMs / 1000).toFixed(1)} s. \`rehearse model --db ${db}\` shows it.\n`
   );
 }
 
@@ -77,10 +97,11 @@ export function addIngestCommand(program: Command, ctx: CommandContext): Command
   return program
     .command('ingest')
     .description('Turn access logs (CSV, TSV, JSON lines, nginx log_format; .gz too) into a behaviour model in SQLite.')
-    .argument('[files...]', 'log files, ingested one after another (rotated files give one model)')
+    .argument('[files...]', "log files, directories of them or a quoted glob ('logs/*.csv.gz'), ingested in time order (rotated or daily files give one model)")
     .option('--db <model.db>', 'the model database (created if missing)')
     .option('--mapping <file.json>', 'how the logs map to canonical fields (docs/mapping.md); not needed for rehearse\'s own CSV')
-    .option('--force', 're-ingest files whose content was ingested before')
+    .option('--force', 're-ingest files whose content was ingested before (needs a database ingested with --keep-requests)')
+    .option('--keep-requests', 'also store one row per request (about 5x the size): lets --force replace a file and --rebuild start over')
     .option('--rebuild', 'rebuild the model from the requests the database already holds (after an interrupted ingest); no files needed')
     .option('--keep-ids', 'store actor, session and topic ids as they are instead of keyed pseudonyms')
     .option('--key-file <file>', 'the pseudonym key, kept outside the database (default: $REHEARSE_PSEUDONYM_KEY, else ~/.config/rehearse/pseudonym.key, created with mode 0600)')
@@ -116,6 +137,7 @@ export function addIngestCommand(program: Command, ctx: CommandContext): Command
         db: flags.db,
         mapping: flags.mapping,
         force: flags.force ?? false,
+        keepRequests: flags.keepRequests ?? false,
         keepIds: flags.keepIds ?? false,
         ...(flags.keyFile !== undefined ? { keyFile: flags.keyFile } : {}),
         maxErrors: flags.maxErrors,

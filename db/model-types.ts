@@ -1,4 +1,4 @@
-// The model as the plan sees it. `ingest/` writes it (db/model-store.ts implements a
+// The model as the plan sees it. `ingest/` builds it (db/model-store.ts implements a
 // ModelReader over SQLite); `replay/` only reads it through this interface, so plan code
 // and its tests never need SQLite.
 
@@ -85,6 +85,21 @@ export interface ArrivalMinute {
   learners: number;
 }
 
+/** One recorded day of the model (in its zone): sessions starting that day, their span and peaks. */
+export interface ModelDay {
+  /** YYYY-MM-DD in the model's zone. */
+  day: string;
+  startMs: number;
+  endMs: number;
+  learnerSessions: number;
+  proctorSessions: number;
+  peakConcurrentLearners: number;
+  peakConcurrentLearnersAtMs: number;
+  /** Most learner sessions starting in one minute, and that minute. */
+  peakArrivals: number;
+  peakArrivalsAtMs: number;
+}
+
 export interface ModelReader {
   overview(): ModelOverview;
   distribution(name: DistributionName): Distribution | null;
@@ -93,4 +108,6 @@ export interface ModelReader {
   /** Classes ordered by their earliest session start. Each learner session appears in exactly one class. */
   classes(): Iterable<RecordedClass>;
   timeline(sessionId: number): TimelineEvent[];
+  /** The recorded days, ascending (a model written by ingest; absent or empty for hand-made ones). */
+  days?(): ModelDay[];
 }

@@ -2,7 +2,7 @@
 // through openModelReader plus the sources table, so it shows what the plan will see.
 
 import type { Db } from '../db/open.js';
-import { openModelReader } from '../db/model-store.js';
+import { openModelReader, sourceStore } from '../db/model-store.js';
 import type { DistributionName } from '../db/model-types.js';
 import { scaleSummary, type Summary } from '../stats/quantile.js';
 
@@ -46,17 +46,7 @@ export function describeModel(db: Db): ModelDescription {
   };
   let peak = { peak: 0, peakAt: iso(o.span.startMs) };
   for (const a of reader.arrivals()) if (a.learners > peak.peak) peak = { peak: a.learners, peakAt: iso(a.minuteMs) };
-  const sources = (
-    db.prepare('SELECT path, sha256, format, lines, accepted, rejected, ingested_at FROM sources ORDER BY id').all() as Array<{
-      path: string;
-      sha256: string;
-      format: string;
-      lines: number;
-      accepted: number;
-      rejected: number;
-      ingested_at: string;
-    }>
-  ).map((s) => ({ path: s.path, sha256: s.sha256, format: s.format, lines: s.lines, accepted: s.accepted, rejected: s.rejected, ingestedAt: s.ingested_at }));
+  const sources = sourceStore.list(db).map((s) => ({ path: s.path, sha256: s.sha256, format: s.format, lines: s.lines, accepted: s.accepted, rejected: s.rejected, ingestedAt: s.ingested_at }));
   return {
     learners: o.learners,
     proctors: o.proctors,
@@ -76,7 +66,7 @@ export function describeModel(db: Db): ModelDescription {
     peakConcurrentLearners: o.peakConcurrentLearners,
     peakConcurrentLearnersAt: iso(o.peakConcurrentLearnersAtMs),
     arrivalsPerMinute: peak,
-    requests: db.prepare('SELECT count(*) FROM requests').pluck().get() as number,
+    requests: sourceStore.accepted(db),
     sources,
   };
 }

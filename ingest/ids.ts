@@ -7,6 +7,7 @@ import crypto from 'node:crypto';
 import { RehearseError } from '../core/errors.js';
 import type { PseudonymKey } from '../core/pseudonym-key.js';
 import type { Db } from '../db/open.js';
+import { idsTable } from '../db/model-store.js';
 
 export const IdKind = { actor: 1, session: 2, topic: 3, client: 4 } as const;
 export type IdKindCode = (typeof IdKind)[keyof typeof IdKind];
@@ -54,8 +55,7 @@ export class IdStore {
   private overrides: Array<{ role: 'proctor' | 'learner'; pattern: RegExp }> = [];
 
   constructor(private readonly db: Db, options: { keepIds: boolean; create: boolean; key?: PseudonymKey }) {
-    const meta = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
-    const mode = meta.get(modeKey) as string | undefined;
+    const mode = idsTable.meta(db, modeKey);
     const wanted = options.keepIds ? 'kept' : 'pseudonymous';
     if (mode !== undefined && mode !== wanted) {
       throw new RehearseError(
@@ -66,7 +66,7 @@ export class IdStore {
     if (!options.keepIds && options.key === undefined) {
       throw new RehearseError('REHEARSE_INTERNAL', 'IdStore: pseudonymous ids need the pseudonym key (core/pseudonym-key.ts loadPseudonymKey)');
     }
-    const keyId = meta.get(keyIdKey) as string | undefined;
+    const keyId = idsTable.meta(db, keyIdKey);
     if (!options.keepIds && keyId !== undefined && keyId !== options.key!.keyId) {
       throw new RehearseError(
         'REHEARSE_USAGE',
@@ -75,14 +75,13 @@ export class IdStore {
       );
     }
     if (options.create && (mode === undefined || (!options.keepIds && keyId === undefined))) {
-      const put = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
-      put.run(modeKey, wanted);
-      if (!options.keepIds) put.run(keyIdKey, options.key!.keyId);
+      idsTable.putMeta(db, modeKey, wanted);
+      if (!options.keepIds) idsTable.putMeta(db, keyIdKey, options.key!.keyId);
     }
     this.keepIds = options.keepIds;
     this.secret = options.key?.key ?? Buffer.alloc(0);
-    this.insert = db.prepare('INSERT INTO ids (kind, value) VALUES (?, ?)');
-    this.setRole = db.prepare('UPDATE ids SET role = ? WHERE id = ?');
+    this.insert = idsTable.inserter(db);
+    this.setRole = idsTable.roleSetter(db);
     this.reload();
   }
 
@@ -94,7 +93,7 @@ export class IdStore {
   reload(): void {
     this.byValue.clear();
     this.byRaw.clear();
-    for (const [id, kind, value] of this.db.prepare('SELECT id, kind, value FROM ids').raw().iterate() as Iterable<[number, number, string]>) {
+    for (const [id, kind, value] of idsTable.all(this.db)) {
       this.mapOf(this.byValue, kind).set(value, id);
     }
   }
@@ -120,13 +119,13 @@ export class IdStore {
     const stored = this.mapOf(this.byValue, kind);
     let id = stored.get(value);
     if (id === undefined) {
-      id = Number(this.insert.run(kind, value).lastInsertRowid);
+      id = this.insert(kind, value);
       stored.set(value, id);
     }
     if (kind === IdKind.actor) {
       for (const o of this.overrides) {
         if (o.pattern.test(raw)) {
-          this.setRole.run(o.role, id);
+          this.setRole(id, o.role);
           break;
         }
       }

@@ -1,28 +1,32 @@
-// `rehearse ingest` as a typed API: each file is cut into chunks at record boundaries, parsed
-// in worker threads (one per core; a .gz by one thread that also decompresses) and written, in
-// file order, into `requests` by this thread (one transaction per file, so a failed file leaves
-// nothing); then the derived model is rebuilt over everything ingested so far. Also the dry run.
+// `rehearse ingest` as a typed API. Each file is read as batches in line order (batches.ts),
+// its requests interned (ids.ts) and cut into sessions as they stream (model/sessions.ts), and
+// the model is updated with that file alone (model/update.ts), all in one transaction per file,
+// so a failed file leaves nothing. No row per request is stored unless keepRequests. Also the
+// dry run and --rebuild.
 
 import fs from 'node:fs';
-import os from 'node:os';
-import type { Worker } from 'node:worker_threads';
-import { parse as parseCsv } from 'csv-parse/sync';
 import { InputError, RehearseError } from '../core/errors.js';
 import { loadPseudonymKey } from '../core/pseudonym-key.js';
 import type { Db } from '../db/open.js';
 import { busyError, isBusy, openDatabase } from '../db/open.js';
-import { modelStaleKey as staleKey } from '../db/model-store.js';
-import { rebuildModel } from './build.js';
+import { ModelStore, modelStaleKey, requestWriter, sourceStore, storedRequestCount, storedRequests } from '../db/model-store.js';
 import { IdKind, IdStore } from './ids.js';
 import { resolveMapping, readMappingFile, type Format, type ResolvedMapping } from './mapping.js';
-import { csvRecordMapper, jsonRecordMapper, nginxRecordMapper, type ParsedRequest } from './parse.js';
-import { detectFormat, isGzipFile, openSource, readHead } from './read.js';
+import type { ParsedRequest } from './parse.js';
+import { openSource } from './read.js';
 import { recordChunks } from './chunks.js';
 import { MappingChecks } from './mapping-checks.js';
-import { makeChunkParser, parseChunkToBatch, type ChunkSetup, type RequestBatch } from './parse-chunk.js';
-import type { ParseWorkerData, ParseWorkerMessage } from './parse-worker.js';
+import { makeChunkParser, type RequestBatch } from './parse-chunk.js';
 import { startWorker } from './threads.js';
-import { compileLogFormat } from './nginx.js';
+import { chunkSetup, prepareFile, type PreparedFile } from './prepare.js';
+import { openBatches } from './batches.js';
+import { expandInputs } from './inputs.js';
+import { SessionAssembler } from './model/sessions.js';
+import { ModelUpdate } from './model/update.js';
+import type { SessionRecordRow } from '../db/session-pack.js';
+
+export { zoneFromTimeText } from './prepare.js';
+export { defaultChunkBytes } from './batches.js';
 
 export interface IngestProgress {
   file: string;
@@ -31,6 +35,13 @@ export interface IngestProgress {
   totalBytes: number;
   lines: number;
   elapsedMs: number;
+  /** Across every file of this ingest: files finished, of how many, bytes read of all bytes, lines, time. */
+  filesDone?: number;
+  filesTotal?: number;
+  allBytes?: number;
+  allTotalBytes?: number;
+  allLines?: number;
+  allElapsedMs?: number;
 }
 
 export interface IngestOptions {
@@ -39,8 +50,13 @@ export interface IngestOptions {
   db: string | Db;
   /** A mapping file path, or a mapping object (validated the same way). */
   mapping?: string | unknown;
-  /** Re-ingest files whose content was ingested before (replacing their requests). */
+  /**
+   * Re-ingest files whose content was ingested before. The compact model cannot take one file's
+   * requests back out, so this needs a database ingested with keepRequests (it is rebuilt from them).
+   */
   force?: boolean;
+  /** Also store one row per request (`requests`), as before the compact model: --rebuild and --force can then start over from them. */
+  keepRequests?: boolean;
   /** Store ids as they are instead of keyed pseudonyms. */
   keepIds?: boolean;
   /**
@@ -83,8 +99,9 @@ export interface FileSummary {
 
 export interface IngestSummary {
   files: FileSummary[];
-  /** Requests stored over all files ever ingested into this database. */
+  /** Requests accepted over all files ever ingested into this database. */
   requests: number;
+  /** Time spent deriving the model (roles, rosters, distributions, days), over all files. */
   rebuildMs: number;
   elapsedMs: number;
 }
@@ -106,328 +123,38 @@ function toMapping(mapping: unknown): ResolvedMapping {
   return resolveMapping(mapping ?? {}, 'mapping');
 }
 
-/** Everything that can be checked before a row is written: files exist, formats, headers/keys against the mapping. */
-/**
- * The recorded day's zone when the mapping names none: a whole-hour offset on the first record's
- * time (`+02:00`, CLF `+0200`) becomes the IANA fixed zone `Etc/GMT-2`, so clock-time windows in
- * the plan mean local time. Anything else stays unknown.
- */
-export function zoneFromTimeText(value: unknown): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  if (/\d(?:\.\d+)?Z$/i.test(value)) return 'UTC';
-  const m = /\d ?([+-])(\d{2}):?(\d{2})\]?$/.exec(value);
-  if (!m || m[3] !== '00') return undefined;
-  const hours = Number(m[2]);
-  if (hours === 0) return 'UTC';
-  return `Etc/GMT${m[1] === '+' ? '-' : '+'}${hours}`;
-}
-
-/** A file checked before anything is written, with what its chunks are parsed with. */
-interface PreparedFile {
-  path: string;
-  format: Format;
-  zone: string | undefined;
-  header?: string[];
-  firstJson?: Record<string, unknown>;
-}
-
-function chunkSetup(p: PreparedFile, mapping: ResolvedMapping, keepIds: boolean): ChunkSetup {
-  return {
-    path: p.path,
-    format: p.format,
-    mapping,
-    keepIds,
-    ...(p.header ? { header: p.header } : {}),
-    ...(p.firstJson ? { firstJson: p.firstJson } : {}),
-  };
-}
-
-async function prepareFile(path: string, mapping: ResolvedMapping): Promise<PreparedFile> {
-  let stat: fs.Stats;
-  try {
-    stat = fs.statSync(path);
-  } catch (err) {
-    throw new InputError(`cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { file: path });
-  }
-  if (!stat.isFile()) throw new InputError('not a regular file', { file: path });
-  const head = await readHead(path);
-  const format = detectFormat(path, head, mapping);
-  // Build the record mapper on the head alone: a mapping naming a missing column fails here.
-  const text = head.toString('utf8');
-  const lines = text.split('\n');
-  if (head.length === 64 * 1024) lines.pop(); // last line may be cut
-  const nonEmpty = lines.map((l) => l.replace(/\r$/, '')).filter((l) => l.trim() !== '');
-  let timeText: unknown;
-  let header: string[] | undefined;
-  let firstJson: Record<string, unknown> | undefined;
-  if (format === 'csv' || format === 'tsv') {
-    if (nonEmpty.length === 0) throw new InputError('empty file: expected a header line', { file: path });
-    header = parseHeader(nonEmpty[0]!, format);
-    csvRecordMapper(mapping, header, path);
-    const column = header.indexOf(mapping.fields.time ?? 'time');
-    if (column >= 0 && nonEmpty[1] !== undefined) timeText = parseHeader(nonEmpty[1], format)[column];
-  } else if (format === 'jsonl') {
-    firstJson = firstJsonObject(nonEmpty);
-    if (firstJson) jsonRecordMapper(mapping, firstJson, path);
-    timeText = firstJson?.[mapping.fields.time ?? 'time'];
-  } else {
-    nginxRecordMapper(mapping, path);
-    // $msec carries no zone; $time_local beside it does.
-    const compiled = compileLogFormat(mapping.logFormat!);
-    const groups = nonEmpty[0] === undefined ? null : compiled.regex.exec(nonEmpty[0]);
-    for (const v of ['time_local', 'time_iso8601']) {
-      const i = compiled.variables.indexOf(v);
-      if (groups && i >= 0) timeText = groups[i + 1];
-    }
-  }
-  return {
-    path,
-    format,
-    zone: mapping.timezoneGiven ? mapping.timezone : zoneFromTimeText(timeText),
-    ...(header ? { header } : {}),
-    ...(firstJson ? { firstJson } : {}),
-  };
-}
-
-/** One line's fields by csv-parse (a header, or the first record for the zone). */
-function parseHeader(line: string, format: 'csv' | 'tsv'): string[] {
-  try {
-    const rows = parseCsv(line, {
-      delimiter: format === 'tsv' ? '\t' : ',',
-      quote: format === 'tsv' ? false : '"',
-      bom: true,
-      relax_column_count: true,
-    }) as string[][];
-    return rows[0] ?? [];
-  } catch {
-    return line.replace(/^\uFEFF/, '').split(format === 'tsv' ? '\t' : ',');
-  }
-}
-
-function firstJsonObject(lines: string[]): Record<string, unknown> | undefined {
-  for (const l of lines.slice(0, 50)) {
-    try {
-      const v = JSON.parse(l) as unknown;
-      if (typeof v === 'object' && v !== null && !Array.isArray(v)) return v as Record<string, unknown>;
-    } catch {
-      // the full read counts it as rejected
-    }
-  }
-  return undefined;
-}
-
-/** Chunk size for parsing: big enough to amortise a message, small enough to keep memory flat. */
-export const defaultChunkBytes = 2 * 1024 * 1024;
-/** A .gz smaller than this is parsed in the writing thread: a worker costs more than it saves. */
-const streamWorkerMinBytes = 1024 * 1024;
-/** Old-generation heap of each parse thread: it holds a few chunks and their batches. */
-const parseWorkerHeapMb = 32;
-const parseWorkerLimits = { maxOldGenerationSizeMb: parseWorkerHeapMb, maxYoungGenerationSizeMb: 8 };
-
-function defaultParseThreads(): number {
-  return Math.max(1, Math.min(2, os.availableParallelism()));
-}
-
-/** Batches of one file in line order, and the file's hash once they are all read. */
-interface BatchSource {
-  batches: AsyncIterable<RequestBatch>;
-  diskBytes(): number;
-  diskSize: number;
-  gzip: boolean;
-  /** Valid once every batch was read. */
-  content(): { sha256: string; bytes: number };
-  close(): Promise<void>;
-}
-
-/** Parses in the writing thread (small files, dry runs, parseThreads 0). */
-function inThreadBatches(setup: ChunkSetup, chunkBytes: number): BatchSource {
-  const source = openSource(setup.path);
-  const parseChunk = makeChunkParser(setup);
-  async function* batches(): AsyncGenerator<RequestBatch> {
-    let index = 0;
-    for await (const bytes of recordChunks(source.stream, setup.format === 'csv', chunkBytes)) {
-      yield parseChunkToBatch(parseChunk, setup, bytes, index++);
-    }
-  }
-  return {
-    batches: batches(),
-    diskBytes: source.diskBytes,
-    diskSize: source.diskSize,
-    gzip: source.gzip,
-    content: () => ({ sha256: source.sha256(), bytes: source.contentBytes() }),
-    close: async () => void source.stream.destroy(),
-  };
-}
-
-/** Lets an async generator wait for worker messages. */
-class Signal {
-  private wake: (() => void) | undefined;
-  failure: Error | undefined;
-  notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
-  fail(err: Error): void {
-    this.failure ??= err;
-    this.notify();
-  }
-  async wait(): Promise<void> {
-    if (this.failure) throw this.failure;
-    await new Promise<void>((resolve) => (this.wake = resolve));
-    if (this.failure) throw this.failure;
-  }
-}
-
-function workerFailure(m: { code: string; message: string }): Error {
-  return new RehearseError(m.code as RehearseError['code'], m.message);
-}
-
-function watchWorker(worker: Worker, signal: Signal, onMessage: (m: ParseWorkerMessage) => void): void {
-  worker.on('message', (m: ParseWorkerMessage) => {
-    if (m.type === 'error') signal.fail(workerFailure(m));
-    else onMessage(m);
-    signal.notify();
-  });
-  worker.on('error', (err) => signal.fail(new RehearseError('REHEARSE_INTERNAL', `ingest parse thread failed: ${err.message}`, { cause: err })));
-  worker.on('exit', (code) => {
-    if (code !== 0) signal.fail(new RehearseError('REHEARSE_INTERNAL', `ingest parse thread exited with code ${code}`));
-  });
-}
-
-/**
- * A plain file: this thread reads it, cuts it at record boundaries and hashes it; the parse
- * threads take chunks round robin; batches come back in any order and are yielded in file order.
- */
-function chunkWorkerBatches(setup: ChunkSetup, chunkBytes: number, threads: number): BatchSource {
-  const source = openSource(setup.path);
-  const data: ParseWorkerData = { setup, mode: 'chunks', chunkBytes, window: 0 };
-  const workers = Array.from({ length: threads }, () => startWorker('parse-worker', data, parseWorkerLimits));
-  const signal = new Signal();
-  const done = new Map<number, RequestBatch>();
-  for (const w of workers) watchWorker(w, signal, (m) => m.type === 'batch' && done.set(m.batch.index, m.batch));
-  // Two chunks per thread in flight: one parsing, one queued, so no thread waits on this one.
-  const ahead = threads * 2;
-  async function* batches(): AsyncGenerator<RequestBatch> {
-    let sent = 0;
-    let next = 0;
-    const take = async (): Promise<RequestBatch> => {
-      while (!done.has(next)) await signal.wait();
-      const b = done.get(next)!;
-      done.delete(next++);
-      return b;
-    };
-    for await (const bytes of recordChunks(source.stream, setup.format === 'csv', chunkBytes)) {
-      if (signal.failure) throw signal.failure;
-      while (sent - next >= ahead) yield await take();
-      workers[sent % threads]!.postMessage({ index: sent++, bytes }, [bytes.buffer as ArrayBuffer]);
-    }
-    while (next < sent) yield await take();
-  }
-  return {
-    batches: batches(),
-    diskBytes: source.diskBytes,
-    diskSize: source.diskSize,
-    gzip: false,
-    content: () => ({ sha256: source.sha256(), bytes: source.contentBytes() }),
-    close: async () => {
-      source.stream.destroy();
-      await Promise.all(workers.map((w) => w.terminate()));
-    },
-  };
-}
-
-/** A .gz: one parse thread decompresses, hashes, cuts and parses while this one writes. */
-function streamWorkerBatches(setup: ChunkSetup, chunkBytes: number, diskSize: number): BatchSource {
-  const window = 3;
-  const worker = startWorker('parse-worker', { setup, mode: 'stream', chunkBytes, window } satisfies ParseWorkerData, parseWorkerLimits);
-  const signal = new Signal();
-  const queue: RequestBatch[] = [];
-  let end: { sha256: string; contentBytes: number } | undefined;
-  let diskBytes = 0;
-  watchWorker(worker, signal, (m) => {
-    if (m.type === 'batch') {
-      queue.push(m.batch);
-      diskBytes = m.diskBytes;
-    } else if (m.type === 'end') {
-      end = m;
-      diskBytes = m.diskBytes;
-    }
-  });
-  async function* batches(): AsyncGenerator<RequestBatch> {
-    for (;;) {
-      while (queue.length === 0 && !end) await signal.wait();
-      if (signal.failure) throw signal.failure;
-      const b = queue.shift();
-      if (!b) return;
-      yield b;
-      worker.postMessage('ack');
-    }
-  }
-  return {
-    batches: batches(),
-    diskBytes: () => diskBytes,
-    diskSize,
-    gzip: true,
-    content: () => ({ sha256: end!.sha256, bytes: end!.contentBytes }),
-    close: async () => void (await worker.terminate()),
-  };
-}
-
-function openBatches(setup: ChunkSetup, options: IngestOptions): BatchSource {
-  const chunkBytes = options.chunkBytes ?? defaultChunkBytes;
-  const threads = options.parseThreads ?? defaultParseThreads();
-  const diskSize = fs.statSync(setup.path).size;
-  if (threads > 0 && isGzipFile(setup.path)) {
-    return diskSize >= Math.min(streamWorkerMinBytes, chunkBytes) ? streamWorkerBatches(setup, chunkBytes, diskSize) : inThreadBatches(setup, chunkBytes);
-  }
-  return threads > 0 && diskSize >= 2 * chunkBytes ? chunkWorkerBatches(setup, chunkBytes, threads) : inThreadBatches(setup, chunkBytes);
-}
-
-const requestColumns = 11;
-const rowsPerInsert = 128;
-
-/** The request inserter: maps a batch's strings to ids rows and writes its rows, many per statement. */
-function makeRequestWriter(db: Db, ids: IdStore) {
-  const sql = (rows: number): string =>
-    'INSERT INTO requests (source_id, actor, start_ms, duration_ms, op, status, messages, topics, session, bytes, client) VALUES ' +
-    Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-  const many = db.prepare(sql(rowsPerInsert));
-  const one = db.prepare(sql(1));
-  const row: unknown[] = [];
-  const write = (sourceId: number, b: RequestBatch): void => {
+/** Interns a batch's strings and hands each request to the model update (and the requests table if kept). */
+function makeBatchReader(ids: IdStore, update: ModelUpdate, assembler: SessionAssembler, keep: ReturnType<typeof requestWriter> | undefined) {
+  return (sourceId: number, b: RequestBatch): void => {
     const actors = b.actors.map((a) => ids.id(IdKind.actor, a));
-    const topics = b.topicLists.map((t) => (t === '' ? '' : t.split('\u0000').map((x) => ids.id(IdKind.topic, x)).join(',')));
+    const topicLists = b.topicLists.map((t) => (t === '' ? [] : t.split('\u0000').map((x) => ids.id(IdKind.topic, x))));
     const sessions = b.sessions.map((x) => ids.id(IdKind.session, x));
     const clients = b.clients.map((x) => ids.id(IdKind.client, x));
     for (let i = 0; i < b.count; i++) {
-      const session = b.session[i]!;
-      const client = b.client[i]!;
-      const bytes = b.bytes[i]!;
-      row.push(
-        sourceId,
-        actors[b.actor[i]!],
-        b.startMs[i],
-        b.durationMs[i],
-        b.op[i],
-        b.status[i],
-        b.messages[i],
-        topics[b.topics[i]!],
-        session < 0 ? null : sessions[session],
-        Number.isNaN(bytes) ? null : bytes,
-        client < 0 ? null : clients[client],
-      );
-      if (row.length === rowsPerInsert * requestColumns) {
-        many.run(row);
-        row.length = 0;
+      const actor = actors[b.actor[i]!]!;
+      const topics = topicLists[b.topics[i]!]!;
+      const session = b.session[i]! < 0 ? null : sessions[b.session[i]!]!;
+      const client = b.client[i]! < 0 ? null : clients[b.client[i]!]!;
+      const record: SessionRecordRow = { startMs: b.startMs[i]!, durationMs: b.durationMs[i]!, op: b.op[i]!, status: b.status[i]!, messages: b.messages[i]!, topics };
+      update.count(actor, record.op, topics, client, record.startMs, record.durationMs);
+      assembler.add(actor, session, record);
+      if (keep) {
+        const bytes = b.bytes[i]!;
+        keep.row([sourceId, actor, record.startMs, record.durationMs, record.op, record.status, record.messages, topics.join(','), session, Number.isNaN(bytes) ? null : bytes, client]);
       }
     }
+    assembler.closeQuiet();
   };
-  const flush = (): void => {
-    for (let i = 0; i < row.length; i += requestColumns) one.run(row.slice(i, i + requestColumns));
-    row.length = 0;
-  };
-  return { write, flush };
+}
+
+interface RunTotals {
+  filesDone: number;
+  filesTotal: number;
+  bytesDone: number;
+  bytesTotal: number;
+  linesDone: number;
+  started: number;
+  modelMs: number;
 }
 
 async function ingestOne(
@@ -437,28 +164,30 @@ async function ingestOne(
   ids: IdStore,
   options: IngestOptions,
   limit: { count?: number; percent?: number },
+  totals: RunTotals,
 ): Promise<FileSummary> {
-  const { path, format, zone } = prepared;
+  const { path, format } = prepared;
   const started = Date.now();
   const reasons: Record<string, number> = {};
   const examples: string[] = [];
   let accepted = 0;
   let rejected = 0;
-  const requestWriter = makeRequestWriter(db, ids);
   const checks = new MappingChecks(mapping);
   let lastProgress = 0;
   const progressEvery = options.progressIntervalMs ?? 250;
   const source = openBatches(chunkSetup(prepared, mapping, ids.keepIds), options);
+  const store = new ModelStore(db);
 
   db.exec('BEGIN IMMEDIATE');
   let committed = false;
   try {
-    const pending = `pending:${process.pid}:${Date.now()}:${Math.random()}`;
-    const sourceId = Number(
-      db
-        .prepare(`INSERT INTO sources (path, sha256, format, bytes, lines, accepted, rejected, ingested_at) VALUES (?, ?, ?, 0, 0, 0, 0, ?)`)
-        .run(path, pending, format, new Date().toISOString()).lastInsertRowid,
-    );
+    const keepRequests = options.keepRequests === true || store.meta(keepRequestsKey) === '1';
+    if (keepRequests) store.setMeta(keepRequestsKey, '1');
+    const keep = keepRequests ? requestWriter(db) : undefined;
+    const update = new ModelUpdate(store);
+    const assembler = new SessionAssembler(update);
+    const readBatch = makeBatchReader(ids, update, assembler, keep);
+    const sourceId = sourceStore.begin(db, path, format);
     // Chunks number their own lines; the lines of the chunks before make them the file's.
     let lines = 0;
     for await (const batch of source.batches) {
@@ -472,7 +201,7 @@ async function ingestOne(
           throw tooManyErrors(path, rejected, lineNo, reasons, examples, `--max-errors ${limit.count}`);
         }
       }
-      requestWriter.write(sourceId, batch);
+      readBatch(sourceId, batch);
       checks.add(batch);
       accepted += batch.count;
       lines += batch.lines;
@@ -480,11 +209,24 @@ async function ingestOne(
         const now = Date.now();
         if (now - lastProgress >= progressEvery) {
           lastProgress = now;
-          options.onProgress({ file: path, bytes: source.diskBytes(), totalBytes: source.diskSize, lines, elapsedMs: now - started });
+          const bytes = source.diskBytes();
+          options.onProgress({
+            file: path,
+            bytes,
+            totalBytes: source.diskSize,
+            lines,
+            elapsedMs: now - started,
+            filesDone: totals.filesDone,
+            filesTotal: totals.filesTotal,
+            allBytes: totals.bytesDone + bytes,
+            allTotalBytes: totals.bytesTotal,
+            allLines: totals.linesDone + lines,
+            allElapsedMs: now - totals.started,
+          });
         }
       }
     }
-    requestWriter.flush();
+    keep?.flush();
     const totalLines = lines;
     if (limit.percent !== undefined && rejected > 0 && rejected > (limit.percent / 100) * totalLines) {
       throw tooManyErrors(path, rejected, totalLines, reasons, examples, `--max-errors ${limit.percent}%`);
@@ -494,7 +236,7 @@ async function ingestOne(
     }
     const content = source.content();
     const sha256 = content.sha256;
-    const existing = db.prepare('SELECT id FROM sources WHERE sha256 = ?').pluck().get(sha256) as number | undefined;
+    const existing = sourceStore.bySha(db, sha256);
     const summary: FileSummary = {
       path,
       format,
@@ -516,22 +258,26 @@ async function ingestOne(
       ids.reload();
       return { ...summary, status: 'skipped', elapsedMs: Date.now() - started };
     }
+    let rebuildFromRequests = false;
     if (existing !== undefined) {
-      db.prepare('DELETE FROM requests WHERE source_id = ?').run(existing);
-      db.prepare('DELETE FROM sources WHERE id = ?').run(existing);
+      if (!keepRequests) {
+        throw new RehearseError(
+          'REHEARSE_USAGE',
+          `${path}: this content was ingested before, and ${db.name} keeps no requests to take it back out of the model. ` +
+            'Ingest into a new --db instead (or keep requests from the start with --keep-requests so --force can replace a file).',
+        );
+      }
+      sourceStore.remove(db, existing);
+      rebuildFromRequests = true;
     }
-    db.prepare('UPDATE sources SET sha256 = ?, bytes = ?, lines = ?, accepted = ?, rejected = ?, rejected_reasons = ?, warnings = ? WHERE id = ?').run(
-      sha256,
-      content.bytes,
-      totalLines,
-      accepted,
-      rejected,
-      JSON.stringify(reasons),
-      summary.warnings?.length ? JSON.stringify(summary.warnings) : null,
-      sourceId,
-    );
-    db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(staleKey, '1');
-    if (zone !== undefined) db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(timezoneKey, zone);
+    sourceStore.finish(db, sourceId, { sha256, bytes: content.bytes, lines: totalLines, accepted, rejected, reasons, warnings: summary.warnings });
+    const zone = modelZone(store, prepared);
+    const modelStarted = Date.now();
+    assembler.closeAll();
+    if (rebuildFromRequests) rebuildFromStoredRequests(db, store, zone);
+    else update.finish(zone);
+    store.deleteMeta(modelStaleKey);
+    totals.modelMs += Date.now() - modelStarted;
     db.exec('COMMIT');
     committed = true;
     return { ...summary, elapsedMs: Date.now() - started };
@@ -542,6 +288,14 @@ async function ingestOne(
       ids.reload();
     }
   }
+}
+
+const keepRequestsKey = 'model.keep_requests';
+
+/** The model's zone: the mapping's, else the one this file's times were written in, else what earlier files said. */
+function modelZone(store: ModelStore, prepared: PreparedFile): string {
+  if (prepared.zone !== undefined) store.setMeta(timezoneKey, prepared.zone);
+  return store.meta(timezoneKey) ?? 'UTC';
 }
 
 function tooManyErrors(
@@ -564,53 +318,64 @@ function tooManyErrors(
   );
 }
 
-/** Rebuilds the derived model when an ingest left it stale (one transaction). */
-export function rebuildIfStale(db: Db): { rebuilt: boolean; requests: number; ms: number } {
-  const started = Date.now();
-  const stale = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(staleKey) === '1';
-  const hasOverview = db.prepare("SELECT 1 FROM meta WHERE key = 'model.overview'").get() !== undefined;
-  if (!stale && hasOverview) return { rebuilt: false, requests: 0, ms: 0 };
-  const timezone = (db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get(timezoneKey) as string | undefined) ?? 'UTC';
-  let requests = 0;
-  // Every derived row is written by the rebuild itself, consistent by construction: checking
-  // each timeline row's foreign keys would cost a third of the rebuild.
-  const foreignKeys = db.pragma('foreign_keys', { simple: true }) as number;
-  db.pragma('foreign_keys = OFF');
-  try {
-    db.transaction(() => {
-      requests = rebuildModel(db, { timezone }).requests;
-      db.prepare('DELETE FROM meta WHERE key = ?').run(staleKey);
-    }).immediate(); // take the write lock first (waiting busy_timeout), never upgrade a read
-  } finally {
-    if (foreignKeys) db.pragma('foreign_keys = ON');
+/** Derives the model again from the stored requests (a database that kept them), in start order. */
+function rebuildFromStoredRequests(db: Db, store: ModelStore, zone: string): void {
+  store.clearModel();
+  store.deleteMeta('model.span');
+  const update = new ModelUpdate(store);
+  const assembler = new SessionAssembler(update);
+  // Read whole first: better-sqlite3 cannot write on a connection while it iterates (a legacy path).
+  const lists = new Map<string, number[]>();
+  const rows = [...storedRequests(db)];
+  let n = 0;
+  for (const [actor, startMs, durationMs, op, status, messages, topicsText, session, client] of rows) {
+    let topics = lists.get(topicsText);
+    if (!topics) lists.set(topicsText, (topics = topicsText === '' ? [] : topicsText.split(',').map(Number)));
+    update.count(actor, op, topics, client, startMs, durationMs);
+    assembler.add(actor, session, { startMs, durationMs, op, status, messages, topics });
+    if (++n % 16_384 === 0) assembler.closeQuiet();
   }
-  return { rebuilt: true, requests, ms: Date.now() - started };
+  assembler.closeAll();
+  update.finish(zone);
 }
 
 /**
- * `rehearse ingest --rebuild`: rebuilds the derived model over every request a database holds,
- * e.g. after an ingest was killed during its rebuild (which leaves `model.stale` set).
+ * `rehearse ingest --rebuild`: derives the model again from what the database holds: its stored
+ * requests when it kept them (or predates the compact model), else its sessions' packed requests.
  */
 export function rebuildModelIn(dbPath: string): { requests: number; ms: number } {
+  const started = Date.now();
   const db = openDatabase(dbPath, { mustExist: true });
   try {
-    const requests = db.prepare('SELECT count(*) FROM requests').pluck().get() as number;
-    if (requests === 0) throw new RehearseError('REHEARSE_MODEL', `${dbPath}: holds no ingested requests to rebuild from. Run \`rehearse ingest <logs> --db ${dbPath}\` first.`);
-    db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)').run(staleKey, '1');
-    const r = rebuildIfStale(db);
-    return { requests: r.requests, ms: r.ms };
+    const store = new ModelStore(db);
+    const kept = storedRequestCount(db);
+    const sessions = db.prepare('SELECT count(*) FROM sessions').pluck().get() as number;
+    if (kept === 0 && sessions === 0) {
+      throw new RehearseError('REHEARSE_MODEL', `${dbPath}: holds no ingested requests to rebuild from. Run \`rehearse ingest <logs> --db ${dbPath}\` first.`);
+    }
+    const zone = store.meta(timezoneKey) ?? 'UTC';
+    db.transaction(() => {
+      if (kept > 0) rebuildFromStoredRequests(db, store, zone);
+      else {
+        const update = new ModelUpdate(store);
+        update.rederiveAll();
+        update.finish(zone);
+      }
+      store.deleteMeta(modelStaleKey);
+    }).immediate();
+    return { requests: sourceStore.accepted(db), ms: Date.now() - started };
   } finally {
     db.close();
   }
 }
 
-/** Ingests files into a model database and rebuilds the model over everything it holds. */
+/** Ingests files (or directories and globs of them, in time order) into a model database. */
 export async function ingestFiles(options: IngestOptions): Promise<IngestSummary> {
   try {
     return await ingestFilesLocked(options);
   } catch (err) {
-    // Every file's rows and the rebuild are one transaction each: a writer that waited past
-    // busy_timeout changed nothing, and the person needs one sentence, not SQLITE_BUSY.
+    // Every file is one transaction: a writer that waited past busy_timeout changed nothing,
+    // and the person needs one sentence, not SQLITE_BUSY.
     if (isBusy(err)) throw busyError(typeof options.db === 'string' ? options.db : options.db.name, err);
     throw err;
   }
@@ -623,14 +388,27 @@ async function ingestFilesLocked(options: IngestOptions): Promise<IngestSummary>
   const limit = parseMaxErrors(options.maxErrors);
   // Check every file before writing anything: a bad mapping or an unknown format changes nothing.
   const prepared: PreparedFile[] = [];
-  for (const path of options.files) prepared.push(await prepareFile(path, mapping));
+  for (const path of expandInputs(options.files)) prepared.push(await prepareFile(path, mapping));
+  // A season comes as many files: take them in the order of their first records' times.
+  const ordered = prepared
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => (a.p.firstMs ?? Infinity) - (b.p.firstMs ?? Infinity) || a.i - b.i)
+    .map((x) => x.p);
 
   const keepIds = options.keepIds ?? false;
   const key = keepIds ? undefined : loadPseudonymKey({ keyFile: options.keyFile });
   const ownDb = typeof options.db === 'string';
   const db = typeof options.db === 'string' ? openDatabase(options.db, options.keyFile === undefined ? {} : { keyFile: options.keyFile }) : options.db;
   const files: FileSummary[] = [];
-  let rebuild = { requests: 0, ms: 0 };
+  const totals: RunTotals = {
+    filesDone: 0,
+    filesTotal: ordered.length,
+    bytesDone: 0,
+    bytesTotal: ordered.reduce((n, p) => n + fs.statSync(p.path).size, 0),
+    linesDone: 0,
+    started,
+    modelMs: 0,
+  };
   try {
     let ids: IdStore;
     db.exec('BEGIN IMMEDIATE');
@@ -642,19 +420,17 @@ async function ingestFilesLocked(options: IngestOptions): Promise<IngestSummary>
       throw err;
     }
     ids.setRoleOverrides(options.roleOverrides ?? []);
-    try {
-      for (const p of prepared) {
-        files.push(await ingestOne(db, p, mapping, ids, options, limit));
-      }
-    } finally {
-      // Files committed before a failure still get their model.
-      const r = rebuildIfStale(db);
-      rebuild = { requests: r.requests || (db.prepare('SELECT count(*) FROM requests').pluck().get() as number), ms: r.ms };
+    for (const p of ordered) {
+      const f = await ingestOne(db, p, mapping, ids, options, limit, totals);
+      files.push(f);
+      totals.filesDone++;
+      totals.bytesDone += fs.statSync(p.path).size;
+      totals.linesDone += f.lines;
     }
+    return { files, requests: sourceStore.accepted(db), rebuildMs: totals.modelMs, elapsedMs: Date.now() - started };
   } finally {
     if (ownDb) db.close();
   }
-  return { files, requests: rebuild.requests, rebuildMs: rebuild.ms, elapsedMs: Date.now() - started };
 }
 
 export interface DryRunLine {

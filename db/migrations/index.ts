@@ -6,6 +6,7 @@ import { movePseudonymSecretOut, pseudonymKeySchema, type MigrationContext } fro
 import { runProcessSchema } from './004-run-process.js';
 import { sourceWarningsSchema } from './005-source-warnings.js';
 import { secondHistogramsSchema } from './006-second-histograms.js';
+import { compactModelSchema } from './007-compact-model.js';
 import type Database from 'better-sqlite3';
 
 export type { MigrationContext };
@@ -24,4 +25,5 @@ export const migrations: readonly Migration[] = [
   { name: '004-run-process', sql: runProcessSchema },
   { name: '005-source-warnings', sql: sourceWarningsSchema },
   { name: '006-second-histograms', sql: secondHistogramsSchema },
+  { name: '007-compact-model', sql: compactModelSchema },
 ];

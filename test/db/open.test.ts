@@ -22,7 +22,7 @@ describe('openDatabase', () => {
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(db.pragma('user_version', { simple: true })).toBe(schemaVersion);
     const tables = db.prepare("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name").pluck().all();
-    expect(tables).toEqual(expect.arrayContaining(['sessions', 'rosters', 'timeline', 'distributions', 'runs', 'run_seconds']));
+    expect(tables).toEqual(expect.arrayContaining(['sessions', 'rosters', 'actor_topics', 'distribution_counts', 'days', 'distributions', 'runs', 'run_seconds']));
     db.close();
     const again = openDatabase(file, { mustExist: true });
     expect(again.pragma('user_version', { simple: true })).toBe(schemaVersion);

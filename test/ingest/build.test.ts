@@ -6,7 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ingestFiles, ingestFilesInWorker } from '../../ingest/ingest.js';
 import { openDatabase } from '../../db/open.js';
 import { openModelReader } from '../../db/model-store.js';
-import { peakConcurrency, splitSessions, type StoredRequest } from '../../ingest/build.js';
+import { splitByGap } from '../../ingest/model/sessions.js';
+import { peakConcurrency } from '../../ingest/model/peak.js';
+import type { SessionRecordRow } from '../../db/session-pack.js';
 import { parseRoleOverride } from '../../ingest/mapping.js';
 import { databaseChecksum, makeTempDir } from './helpers.js';
 
@@ -47,7 +49,7 @@ describe('model rebuild', () => {
     const db = path.join(dir, 'm.db');
     await ingestFiles({ files: [write(dir, 'a.csv', oneLearnerClass())], db, keepIds: true });
     const h = openDatabase(db, { mustExist: true });
-    const roles = Object.fromEntries(h.prepare('SELECT pseudonym, role FROM actors').raw().all() as Array<[string, string]>);
+    const roles = Object.fromEntries(h.prepare('SELECT i.value, a.role FROM actors a JOIN ids i ON i.id = a.id').raw().all() as Array<[string, string]>);
     expect(roles).toEqual({ l: 'learner', p: 'proctor', probe: 'other' });
     const reader = openModelReader(h);
     const [cls] = [...reader.classes()];
@@ -114,8 +116,8 @@ describe('model rebuild', () => {
   });
 
   it('cuts sessions by 5 minutes of silence, counting requests still in flight', () => {
-    const r = (startMs: number, durationMs: number): StoredRequest => ({ actor: 1, startMs, durationMs, op: 2, status: 200, messages: 0, topics: [1], session: null, client: null });
-    const sessions = splitSessions([r(0, 25_000), r(25_000, 400_000), r(700_000, 10), r(1_100_000, 10)]);
+    const r = (startMs: number, durationMs: number): SessionRecordRow => ({ startMs, durationMs, op: 2, status: 200, messages: 0, topics: [1] });
+    const sessions = splitByGap([r(0, 25_000), r(25_000, 400_000), r(700_000, 10), r(1_100_000, 10)]);
     expect(sessions.map((s) => s.length)).toEqual([3, 1]);
     expect(peakConcurrency([[0, 10], [10, 20], [5, 6]])).toEqual({ count: 2, atMs: 5 });
   });

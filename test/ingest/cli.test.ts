@@ -88,7 +88,13 @@ describe('rehearse ingest: the happy paths', () => {
     expect(databaseChecksum(dbFile)).toBe(before);
     const copy = path.join(dir, 'forced.db');
     fs.copyFileSync(dbFile, copy);
-    const forced = await runCli(['ingest', path.join(samples, 'clean.csv'), '--db', copy, '--force', '--json']);
+    // The compact model cannot take a file back out: --force needs a database that kept its requests.
+    const refused = await runCli(['ingest', path.join(samples, 'clean.csv'), '--db', copy, '--force']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/keeps no requests to take it back out of the model/);
+    const kept = path.join(dir, 'kept-requests.db');
+    expect((await runCli(['ingest', path.join(samples, 'clean.csv'), '--db', kept, '--keep-requests'])).code).toBe(0);
+    const forced = await runCli(['ingest', path.join(samples, 'clean.csv'), '--db', kept, '--force', '--json']);
     expect(forced.code).toBe(0);
     const summary = JSON.parse(forced.stdout) as { files: Array<{ status: string; accepted: number }>; requests: number };
     expect(summary.files[0]).toMatchObject({ status: 'ingested', accepted: 12 });

@@ -1,0 +1,35 @@
+// What `rehearse ingest` is given: files, directories (every regular, non-hidden file in them) or
+// a quoted glob the shell did not expand (`'logs/*.csv.gz'`, one directory deep).
+
+import fs from 'node:fs';
+import nodePath from 'node:path';
+import { InputError } from '../core/errors.js';
+
+const globChars = /[*?[{]/;
+
+export function expandInputs(inputs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const input of inputs) {
+    const stat = fs.statSync(input, { throwIfNoEntry: false });
+    if (stat?.isDirectory()) {
+      const files = fs
+        .readdirSync(input, { withFileTypes: true })
+        .filter((e) => e.isFile() && !e.name.startsWith('.'))
+        .map((e) => nodePath.join(input, e.name))
+        .sort();
+      if (files.length === 0) throw new InputError('directory holds no files to ingest', { file: input });
+      out.push(...files);
+    } else if (!stat && globChars.test(nodePath.basename(input))) {
+      const dir = nodePath.dirname(input);
+      const matches = (fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory() ? fs.readdirSync(dir) : [])
+        .map((name) => nodePath.join(dir, name))
+        .filter((file) => nodePath.matchesGlob(file, input) && fs.statSync(file).isFile())
+        .sort();
+      if (matches.length === 0) throw new InputError('no file matches this pattern', { file: input });
+      out.push(...matches);
+    } else {
+      out.push(input); // a file, or a missing one prepareFile names
+    }
+  }
+  return out;
+}
