@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { ExitCode, UsageError } from '../core/errors.js';
 import { compareRunsByName, formatComparison, formatWarnings } from '../report/compare.js';
+import { defaultLatencyFloorMs } from '../report/noise.js';
 import { openResults } from '../report/results-db.js';
 import type { CommandContext } from './program.js';
 
@@ -38,7 +39,7 @@ export function addCompareCommand(program: Command, ctx: CommandContext): Comman
     .option('--results <file>', 'database the runs are stored in (default: --db)')
     .option('--db <file>', 'model database; holds the runs too when --results is not given')
     .option('--fail-on <rules>', 'regression rules, e.g. "p95+10%, lost+0, withinTarget-1pt" (see below)')
-    .option('--latency-floor <ms>', 'latency changes smaller than this (ms) never fail --fail-on', '1')
+    .option('--latency-floor <ms>', 'latency changes smaller than this (ms) never fail --fail-on', String(defaultLatencyFloorMs))
     .option('--json', 'print the comparison as JSON (see docs/report.md)')
     .addHelpText('after', failOnHelp)
     .action((runA: string, runB: string, opts: { results?: string; db?: string; failOn?: string; latencyFloor: string; json?: boolean }) => {
