@@ -12,6 +12,7 @@ import { arrows, formatChange, formatValue, type Comparison } from './compare.js
 import { formatCount, formatMs, formatPercent } from './format.js';
 import { pageScript } from './page-script.js';
 import type { ReportData, ReportRun, RequestKind } from './report-data.js';
+import { capacityScript, capacitySectionHtml } from './capacity-report.js';
 
 const require = createRequire(import.meta.url);
 
@@ -59,7 +60,8 @@ const e = escapeHtml;
 export function renderReportHtml(data: ReportData): string {
   const { js, css } = uplotAssets();
   const uplotCode = inlineScript(js);
-  const ourCode = inlineScript(pageScript);
+  // The capacity curves (report/capacity-report.ts) draw after the report's own charts.
+  const ourCode = inlineScript(pageScript + capacityScript);
   const csp = [
     "default-src 'none'",
     `script-src 'sha256-${sha256(uplotCode)}' 'sha256-${sha256(ourCode)}'`,
@@ -87,6 +89,7 @@ export function renderReportHtml(data: ReportData): string {
 <main>
 ${keyNumbers(data.runs)}
 ${warnings(data)}
+${capacitySectionHtml(data.capacity)}
 ${verdicts(data.runs)}
 ${data.comparison ? comparisonSection(data) : ''}
 ${requestsSection(data.runs)}

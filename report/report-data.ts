@@ -11,6 +11,7 @@ import { computeFidelity, fidelityCurveQuantiles, type Fidelity } from './fideli
 import { percentileCurve, percentileCurveQuantiles, type DecodedHistogram } from './histograms.js';
 import { redactStoredRun } from './redact-run.js';
 import { loadRunData, type RunFigures } from './run-figures.js';
+import { loadCapacityReport, type CapacityReport } from './capacity-report.js';
 
 export interface ReportSeries {
   second: number[];
@@ -76,6 +77,8 @@ export interface ReportData {
   /** Delivery target and loss limit (ms), drawn as lines on the latency charts. */
   targetMs: number;
   lossLimitMs: number;
+  /** The capacity search's stages and answer, for a run stored by `rehearse capacity` (report/capacity-report.ts). */
+  capacity?: CapacityReport | null;
 }
 
 export interface ReportOptions {
@@ -128,6 +131,7 @@ export function buildReportData(db: Db, run: StoredRun, vs: StoredRun | null, op
     fidelityQuantiles: fidelityCurveQuantiles,
     targetMs: 2000,
     lossLimitMs: 15000,
+    capacity: loadCapacityReport(db, run.id),
   };
 }
 

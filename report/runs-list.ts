@@ -4,6 +4,7 @@ import { readableZones } from '../core/zone.js';
 import type { Db } from '../db/open.js';
 import type { RunSettings } from '../db/run-types.js';
 import { listRuns } from '../db/run-queries.js';
+import { capacityByRun } from '../db/capacity-store.js';
 import { redactStoredRun } from './redact-run.js';
 import { loadRunData, type RunFigures } from './run-figures.js';
 import { formatMs, formatPercent, formatTable, terminalSafe } from './format.js';
@@ -19,9 +20,12 @@ export interface RunListEntry extends Omit<RunSettings, 'seed'> {
   duplicates: number;
   status: string;
   verdict: RunFigures['verdict'];
+  /** A capacity search (`rehearse capacity`): the highest multiplier that passed (null: none) and whether the generator bounded it; absent for a replay. */
+  capacity?: { multiplier: number | null; generatorBound: boolean };
 }
 
 export function listRunEntries(db: Db): RunListEntry[] {
+  const capacities = capacityByRun(db);
   return listRuns(db).map((stored) => {
     const run = redactStoredRun(stored);
     const { figures } = loadRunData(db, run);
@@ -37,6 +41,7 @@ export function listRunEntries(db: Db): RunListEntry[] {
       duplicates: figures.duplicates,
       status: run.status,
       verdict: figures.verdict,
+      ...(capacities.has(id) ? { capacity: { multiplier: capacities.get(id)!.capacity, generatorBound: capacities.get(id)!.generatorBound } } : {}),
     };
   });
 }
@@ -60,5 +65,17 @@ export function formatRunsTable(entries: RunListEntry[]): string {
     String(e.duplicates),
     e.verdict.toUpperCase(),
   ]);
+  // The capacity column appears once any run was a capacity search; its verdict is the search's answer.
+  if (entries.some((e) => e.capacity)) {
+    header.push('capacity');
+    rows.forEach((r, i) => r.push(formatCapacity(entries[i]!.capacity)));
+  }
   return formatTable(header, rows, new Set([0, 4, 7, 8, 9, 10, 11]));
+}
+
+/** '6.5x', '>= 4x (generator-bound)', 'none', or '-' for a replay. */
+export function formatCapacity(c: RunListEntry['capacity']): string {
+  if (!c) return '-';
+  if (c.multiplier === null) return c.generatorBound ? 'none (generator-bound)' : 'none';
+  return c.generatorBound ? `>= ${c.multiplier}x (generator-bound)` : `${c.multiplier}x`;
 }

@@ -7,6 +7,7 @@ import { runProcessSchema } from './004-run-process.js';
 import { sourceWarningsSchema } from './005-source-warnings.js';
 import { secondHistogramsSchema } from './006-second-histograms.js';
 import { compactModelSchema } from './007-compact-model.js';
+import { capacitySchema } from './008-capacity.js';
 import type Database from 'better-sqlite3';
 
 export type { MigrationContext };
@@ -26,4 +27,5 @@ export const migrations: readonly Migration[] = [
   { name: '005-source-warnings', sql: sourceWarningsSchema },
   { name: '006-second-histograms', sql: secondHistogramsSchema },
   { name: '007-compact-model', sql: compactModelSchema },
+  { name: '008-capacity', sql: capacitySchema },
 ];
