@@ -121,3 +121,9 @@ export function capacityByRun(db: Db): Map<number, { capacity: number | null; ge
   const rows = db.prepare('SELECT run_id, capacity, generator_bound FROM run_capacity').all() as Pick<CapacityRow, 'run_id' | 'capacity' | 'generator_bound'>[];
   return new Map(rows.map((r) => [r.run_id, { capacity: r.capacity, generatorBound: r.generator_bound !== 0 }]));
 }
+
+/** A run's capacity (null: no multiplier passed); undefined when the run is not a capacity search. */
+export function capacityOf(db: Db, runId: number): number | null | undefined {
+  const row = db.prepare('SELECT capacity FROM run_capacity WHERE run_id = ?').get(runId) as { capacity: number | null } | undefined;
+  return row ? row.capacity : undefined;
+}

@@ -11,6 +11,7 @@ import { metrics, type MetricUnit } from './metrics.js';
 import { redactStoredRun } from './redact-run.js';
 import { defaultLatencyFloorMs, defaultNoiseSettings, latencyNoise, latencySeconds, noiseMetrics, type NoiseSettings } from './noise.js';
 import { loadRunData, lossLimitOf, type RunData } from './run-figures.js';
+import { capacityHeadline } from './capacity-compare.js';
 
 export type Direction = 'better' | 'worse' | 'same' | 'changed' | 'n/a';
 
@@ -143,7 +144,8 @@ const sameWithin = 0.001;
 const sameWithinPoints = 0.0001;
 
 export function compareRuns(a: RunData, b: RunData, noise?: NoiseEstimate): Comparison {
-  const changes: MetricChange[] = metrics.map((m) => {
+  const shown = metrics.filter((m) => !m.onlyWhenMeasured || m.get(a.figures) !== null || m.get(b.figures) !== null);
+  const changes: MetricChange[] = shown.map((m) => {
     const va = m.get(a.figures);
     const vb = m.get(b.figures);
     if (va === null || vb === null) {
@@ -290,6 +292,8 @@ export function formatComparison(c: Comparison, options: FormatOptions): string 
   ]);
   const header = ['metric', `A ${runTitle(c.a)}`, `B ${runTitle(c.b)}`, 'change', ...(withNoise ? ['95% interval of the change'] : []), ''];
   lines.push(formatTable(header, rows, new Set([1, 2, 3])).trimEnd());
+  const capacity = capacityHeadline(c.metrics, runTitle(c.a), runTitle(c.b));
+  if (capacity) lines.push(capacity);
   if (c.noise) lines.push(noiseLine(c.noise));
   if (c.failOn) {
     lines.push('');

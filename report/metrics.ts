@@ -13,6 +13,8 @@ export interface MetricDef {
   /** Which way is an improvement; 'none' for volumes that only describe the load. */
   better: 'lower' | 'higher' | 'none';
   get(f: RunFigures): number | null;
+  /** Shown only when one of the two runs has it (capacity: capacity searches only). */
+  onlyWhenMeasured?: boolean;
 }
 
 function latency(
@@ -51,6 +53,8 @@ export const metrics: readonly MetricDef[] = [
   { key: 'retries', label: 'retries', unit: 'count', better: 'lower', get: (f) => f.retries },
   latency('scheduleLag.p99', 'generator schedule lag p99', (f) => f.scheduleLag, 'p99'),
   latency('scheduleLag.max', 'generator schedule lag max', (f) => f.scheduleLag, 'max'),
+  // `rehearse capacity` runs: "capacity-10%" fails a release whose capacity fell more than 10%.
+  { key: 'capacity', label: 'capacity (highest passing multiplier)', unit: 'count', better: 'higher', get: (f) => f.capacity ?? null, onlyWhenMeasured: true },
 ];
 
 export function findMetric(key: string): MetricDef | undefined {

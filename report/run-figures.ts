@@ -9,6 +9,7 @@ import type { LatencyMs } from '../db/run-types.js';
 import { runCounts, runHistograms, runSeconds, type StoredRun } from '../db/run-queries.js';
 import { quantileOverExpected, type ExpectedPairs } from '../stats/over-expected.js';
 import { decodeHistogram, latencyFromHistogram, type DecodedHistogram } from './histograms.js';
+import { capacityOf } from '../db/capacity-store.js';
 
 export interface RunFigures {
   durationS: number;
@@ -28,6 +29,8 @@ export interface RunFigures {
   scheduleLag: LatencyMs | null;
   generatorBound: boolean | null;
   verdict: 'pass' | 'fail' | RunStatusLabel;
+  /** A capacity search's answer: the highest multiplier that passed (null: none); absent for a replay. */
+  capacity?: number | null;
 }
 
 type RunStatusLabel = 'running' | 'interrupted' | 'failed' | 'abandoned';
@@ -47,7 +50,10 @@ export function loadRunData(db: Db, run: StoredRun): RunData {
       // A corrupt histogram must not hide the rest of the run: the summary's figures stand in.
     }
   }
-  return { run, figures: runFigures(db, run, histograms), histograms };
+  const figures = runFigures(db, run, histograms);
+  const capacity = capacityOf(db, run.id);
+  if (capacity !== undefined) figures.capacity = capacity;
+  return { run, figures, histograms };
 }
 
 /** The loss limit the run judged by (ms): stored in its counts; 15 s, the default, for runs that did not store it. */
