@@ -10,9 +10,10 @@ import { writeSchoolDay } from '../fixtures/write-day.js';
 import { ingestFiles } from '../ingest/ingest.js';
 import { createPlan, resolvePlanOptions, summarizePlan } from '../replay/plan.js';
 import { replayModel } from '../replay/rehearse.js';
+import { parseShape } from '../replay/plan/shape.js';
 import { followRun } from './replay.js';
 import type { CommandContext } from './program.js';
-import { addTargetOptions, parseTargetOptions } from './target-flags.js';
+import { addTargetOptions, collect, parseTargetOptions } from './target-flags.js';
 import { configOptionHelp, withRunConfig } from './run-config.js';
 
 // `rehearse demo`: the whole pipeline on one machine in a minute or two. Generates the synthetic
@@ -34,6 +35,7 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
     .option('--scale <n>', 'multiple of the recorded load', '5')
     .option('--duration <duration>', 'how long to load the bus', '60s')
     .option('--speed <n>', 'divide recorded gaps by n (default: as fast as keeps the demo around 1500 requests/s, at most 60)')
+    .option('--shape <expr>', "what-if applied to the model before the plan is drawn, e.g. 'rosterSize=60' (repeatable; docs/shape.md)", collect, [])
     .option('--fault <spec>', "inject a bus fault, e.g. drop=0.02 (repeatable; see `rehearse bus --help`)", (v: string, p: string[] = []) => [...p, v], [])
     .option('--target <url>', 'rehearse a bus of your own at this URL instead of starting the embedded one (with --protocol)')
     .option('--json', 'print the RunSummary as one JSON object on stdout')
@@ -46,6 +48,7 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
       if (preset !== 'day' && preset !== 'small') throw new UsageError(`expected 'day' or 'small', got '${preset}'`, '--preset');
       const durationMs = parseDuration(str(flags.duration) ?? '60s');
       if (durationMs === null || durationMs <= 0) throw new UsageError(`expected a duration like 60s or 2m, got '${str(flags.duration)}'`, '--duration');
+      parseShape(Array.isArray(flags.shape) ? flags.shape : []); // a bad term is reported before the day is generated
       const faults = mergeFaults((Array.isArray(flags.fault) ? flags.fault : []).map(parseFault));
       const external = str(flags.target);
       const protocol = str(flags.protocol) ?? 'v1';
@@ -80,7 +83,8 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
       let bus: RunningBus | undefined;
       try {
         const model = openModelReader(db);
-        const base = { mode: 'sample', scale: str(flags.scale) ?? '5', window: 'peak', duration: durationMs, seed: 1 } as const;
+        const shape = Array.isArray(flags.shape) ? flags.shape : [];
+        const base = { mode: 'sample', scale: str(flags.scale) ?? '5', window: 'peak', duration: durationMs, seed: 1, shape } as const;
         let speed = str(flags.speed);
         if (speed === undefined) {
           // The plan's own dry run says how busy real time is; speed it up until the budget is used.

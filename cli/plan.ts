@@ -3,6 +3,8 @@ import { openDatabase } from '../db/open.js';
 import { openModelReader } from '../db/model-store.js';
 import { UsageError } from '../core/errors.js';
 import { createPlan, formatPlanSummary, PlanOptionsError, resolvePlanOptions, summarizePlan, type RawPlanOptions } from '../replay/plan.js';
+import { collect } from './target-flags.js';
+import { formatShapeSummary, summarizeShape } from '../replay/plan/shape-summary.js';
 import type { CommandContext } from './program.js';
 import { applyRunConfig, configOptionHelp, missingRequired } from './run-config.js';
 
@@ -19,7 +21,8 @@ export function addPlanOptions(command: Command): Command {
     .option('--speed <n>', 'divide every recorded gap and duration by n', '1')
     .option('--seed <n>', 'seed: the same seed gives the same plan', '1')
     .option('--ramp <duration>', 'stagger the sessions already in progress over this time instead of starting them all at once', '0')
-    .option('--shard <i/N>', "this generator's share of classes, e.g. 0/4", '0/1');
+    .option('--shard <i/N>', "this generator's share of classes, e.g. 0/4", '0/1')
+    .option('--shape <expr>', "what-if applied to the model, e.g. 'learnerPublishInterval*0.5', 'rosterSize=60', 'arrivals=surge(09:00,5m)' (repeatable; docs/shape.md)", collect, []);
 }
 
 /** Commander's parsed flags as resolvePlanOptions input (which validates them all at once). */
@@ -34,6 +37,7 @@ export function rawPlanOptionsFromFlags(flags: Record<string, unknown>): RawPlan
     seed: str(flags.seed),
     ramp: str(flags.ramp),
     shard: str(flags.shard),
+    shape: Array.isArray(flags.shape) ? flags.shape.filter((v): v is string => typeof v === 'string') : undefined,
   };
 }
 
@@ -43,7 +47,8 @@ export function addPlanCommand(program: Command, ctx: CommandContext): Command {
     .description('Dry run: what a rehearsal at --scale will ask of the target and of the generator machines.')
     // Required, but it may come from --config: checked in the action (missingRequired).
     .option('--db <file>', 'model database written by `rehearse ingest` (required)')
-    .option('--config <file>', `${configOptionHelp}; plan reads its db and plan keys`);
+    .option('--config <file>', `${configOptionHelp}; plan reads its db and plan keys`)
+    .option('--day <YYYY-MM-DD|peak|all>', "which recorded day of a multi-day model (default: the busiest, 'peak')");
   return addPlanOptions(command)
     .option('--json', 'print the PlanSummary as JSON')
     .action((cliFlags: Record<string, unknown>) => {
@@ -62,8 +67,12 @@ export function addPlanCommand(program: Command, ctx: CommandContext): Command {
       }
       const db = openDatabase(String(flags.db), { mustExist: true, readonly: true });
       try {
-        const summary = summarizePlan(createPlan(openModelReader(db), options));
-        ctx.io.stdout.write(flags.json ? `${JSON.stringify(summary, null, 2)}\n` : formatPlanSummary(summary));
+        const model = openModelReader(db, typeof flags.day === 'string' ? { day: flags.day } : {});
+        const summary = summarizePlan(createPlan(model, options));
+        // A what-if is shown beside the recorded plan (replay/plan/shape-summary.ts).
+        const shape = options.shape ? summarizeShape(model, options, summary) : null;
+        if (flags.json) ctx.io.stdout.write(`${JSON.stringify(shape ? { ...summary, shape } : summary, null, 2)}\n`);
+        else ctx.io.stdout.write((shape ? formatShapeSummary(shape, summary.window.label) : '') + formatPlanSummary(summary));
       } finally {
         db.close();
       }

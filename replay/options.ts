@@ -18,6 +18,8 @@ export interface RunDescription {
   /** The plan's length (ms, after speed), when known. */
   plannedDurationMs?: number;
   rampMs?: number;
+  /** The --shape terms the plan applied to the model (docs/shape.md); absent or empty: the recorded model. */
+  shape?: string[];
 }
 
 export interface ReplayOptionsInput {

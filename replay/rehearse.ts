@@ -4,6 +4,7 @@
 import type { ModelReader } from '../db/model-types.js';
 import type { PlanOptions } from './plan-types.js';
 import { createPlan, type Plan } from './plan.js';
+import { shapeClient, shapeTexts } from './plan/shape.js';
 import { startReplay, type ReplayInput, type ReplayRun } from './runner.js';
 
 export interface ReplayModelInput extends Omit<ReplayInput, 'events' | 'durationMs' | 'run'> {
@@ -22,6 +23,10 @@ export interface ModelReplay {
 export function replayModel(input: ReplayModelInput): ModelReplay {
   const { model, planOptions, ...replay } = input;
   const plan = createPlan(model, planOptions);
+  // A shape's client terms (pollTimeout, backoff) are what the virtual users do: they win over the flags.
+  const client = planOptions.shape ? shapeClient(planOptions.shape) : {};
+  if (client.pollTimeoutS !== undefined) replay.pollTimeoutS = client.pollTimeoutS;
+  if (client.backoff) replay.backoff = { ...replay.backoff, ...client.backoff };
   const run = startReplay({
     ...replay,
     durationMs: plan.durationMs,
@@ -35,6 +40,7 @@ export function replayModel(input: ReplayModelInput): ModelReplay {
       modelFingerprint: plan.modelFingerprint,
       plannedDurationMs: plan.durationMs,
       rampMs: planOptions.rampMs,
+      ...(planOptions.shape ? { shape: shapeTexts(planOptions.shape) } : {}),
     },
   });
   return { plan, run };

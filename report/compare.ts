@@ -9,6 +9,7 @@ import { evaluateFailOn, parseFailOn, type FailOnNoise, type FailOnResult } from
 import { formatCount, formatMs, formatPercent, formatTable, terminalSafe } from './format.js';
 import { metrics, type MetricUnit } from './metrics.js';
 import { redactStoredRun } from './redact-run.js';
+import { runShape, shapeDifference } from './run-shape.js';
 import { defaultLatencyFloorMs, defaultNoiseSettings, latencyNoise, latencySeconds, noiseMetrics, type NoiseSettings } from './noise.js';
 import { loadRunData, lossLimitOf, type RunData } from './run-figures.js';
 import { capacityHeadline } from './capacity-compare.js';
@@ -198,6 +199,8 @@ export function comparabilityWarnings(a: RunData, b: RunData): string[] {
   same('window', ra.window, rb.window, (v) => `"${v}"`);
   same('mode', ra.mode, rb.mode);
   same('speed', ra.speed, rb.speed, (v) => `${v}x`);
+  const shaped = shapeDifference({ id: ra.id, shape: runShape(ra) }, { id: rb.id, shape: runShape(rb) });
+  if (shaped) warnings.push(shaped);
   const da = ra.plannedDurationMs;
   const dbb = rb.plannedDurationMs;
   if (da !== null && dbb !== null && Math.abs(da - dbb) > 0.1 * Math.max(da, dbb)) {

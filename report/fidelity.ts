@@ -8,6 +8,9 @@ import { distributionNames, type DistributionName, type ModelReader } from '../d
 import { ksDistance, ksDistanceToCdf } from '../stats/ks.js';
 import { formatDuration } from '../core/duration.js';
 import { quantileSorted, sortedCopy } from '../stats/quantile.js';
+import { parseShape } from '../replay/plan/shape.js';
+import { shapeModel } from '../replay/plan/shaped-model.js';
+import { runShape } from './run-shape.js';
 
 export interface FidelityQuantile {
   q: number;
@@ -35,6 +38,8 @@ export interface FidelityRow {
   windowCutMs: number | null;
   /** Values at `fidelityCurveQuantiles`, for the report's quantile chart. */
   curve: { run: number[]; model: number[] | null };
+  /** A shaped run: the recorded model's values at `fidelityQuantiles` where the shape changed this distribution (for reference; `model` is the shaped one). */
+  recorded?: number[] | null;
 }
 
 export interface Fidelity {
@@ -42,6 +47,8 @@ export interface Fidelity {
   status: 'available' | 'unavailable';
   reason: string | null;
   rows: FidelityRow[];
+  /** The run's --shape terms: the model side is the shaped model, the traffic the run intended ([] for the recorded model). */
+  shape?: string[];
 }
 
 export const fidelityQuantiles: readonly number[] = [0.1, 0.5, 0.9, 0.99];
@@ -87,6 +94,17 @@ export function computeFidelity(input: FidelityInput): Fidelity {
       model = null;
     }
   }
+  // A shaped run is held against the traffic it intended: the model as its shape made it.
+  const shape = runShape(run);
+  const recorded = model;
+  if (model && shape.length > 0) {
+    try {
+      model = shapeModel(model, parseShape(shape), run.seed);
+    } catch (err) {
+      reason = `the run's shape (${shape.join('; ')}) cannot be applied: ${(err as Error).message}`;
+      model = null;
+    }
+  }
   const rows: FidelityRow[] = [];
   const cutMs = model ? windowCutMs(run, seconds, model) : null;
   for (const [name, raw] of samples) {
@@ -103,7 +121,15 @@ export function computeFidelity(input: FidelityInput): Fidelity {
   }
   const polls = pollsRow(seconds, model, run.speed);
   if (polls) rows.push(polls);
-  return { status: model ? 'available' : 'unavailable', reason, rows };
+  if (recorded && model && model !== recorded) {
+    for (const row of rows) {
+      const before = isDistributionName(row.name) ? recorded.distribution(row.name) : null;
+      if (before && before !== model.distribution(row.name as DistributionName) && before.samples.length > 0) {
+        row.recorded = fidelityQuantiles.map((q) => quantileSorted(before.samples, q));
+      }
+    }
+  }
+  return { status: model ? 'available' : 'unavailable', reason, rows, ...(shape.length > 0 ? { shape } : {}) };
 }
 
 function sampleRow(name: string, label: string, unit: 'ms' | 'count', run: Float64Array, model: Float64Array | null): FidelityRow {

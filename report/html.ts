@@ -10,6 +10,7 @@ import { RehearseError } from '../core/errors.js';
 import { readableZones } from '../core/zone.js';
 import { arrows, formatChange, formatValue, type Comparison } from './compare.js';
 import { formatCount, formatMs, formatPercent } from './format.js';
+import { formatRunShape, runShape } from './run-shape.js';
 import { pageScript } from './page-script.js';
 import type { ReportData, ReportRun, RequestKind } from './report-data.js';
 import { capacityScript, capacitySectionHtml } from './capacity-report.js';
@@ -233,6 +234,7 @@ function fidelitySection(data: ReportData): string {
     f.status === 'available'
       ? '<p>What the rehearsal sent, next to the model it replayed. KS is the two-sample Kolmogorov–Smirnov distance between the two samples: 0 is identical, below 0.1 is close.</p>'
       : `<p class="muted">Model comparison unavailable: ${e(f.reason ?? '')}. The run’s own figures are shown.</p>`;
+  const shaped = f.shape && f.shape.length > 0 ? `<p>This run was shaped (${e(f.shape.join('; '))}, docs/shape.md): the model side is the shaped model, the traffic it meant to send; the recorded model is shown under each row the shape changed.</p>` : '';
   if (f.rows.length === 0) return `<section><h2>Fidelity</h2>${status}<p class="muted">This run stored no samples of what it sent.</p></section>`;
   const qHead = data.runs[0]!.fidelity.rows[0]!.quantiles.map((q) => `<th>p${Math.round(q.q * 100)} model / run</th>`).join('');
   const rows = f.rows
@@ -241,12 +243,13 @@ function fidelitySection(data: ReportData): string {
       const qs = row.quantiles.map((q) => `<td class="num">${e(fmt(q.model))} / ${e(fmt(q.run))}</td>`).join('');
       const ks = row.ks === null ? '-' : row.ks.toFixed(3);
       const ksClass = row.ks === null ? '' : row.ks < 0.1 ? 'pass' : row.ks < 0.2 ? 'warn' : 'fail';
-      const note = row.note ? `<div class="muted small">${e(row.note)}</div>` : '';
+      const recorded = row.recorded ? `<div class="muted small">recorded model: ${row.recorded.map((v, i) => `p${Math.round(row.quantiles[i]!.q * 100)} ${e(fmt(v))}`).join(', ')}</div>` : '';
+      const note = (row.note ? `<div class="muted small">${e(row.note)}</div>` : '') + recorded;
       return `<tr><td>${e(row.label)}${note}</td><td class="num">${e(formatCount(row.runCount))}</td>${qs}<td class="num ${ksClass}" data-ks="${e(row.name)}">${e(ks)}</td></tr>`;
     })
     .join('');
   const charts = f.rows.map((_, i) => `<div class="chart small" id="chart-fidelity-${i}"></div>`).join('');
-  return `<section><h2>Fidelity: did the rehearsal look like the real day?</h2>${status}
+  return `<section><h2>Fidelity: did the rehearsal look like the real day?</h2>${status}${shaped}
 <table class="fidelity"><thead><tr><th>what was sent</th><th>samples</th>${qHead}<th>KS</th></tr></thead><tbody>${rows}</tbody></table>
 <div class="grid3">${charts}</div></section>`;
 }
@@ -273,6 +276,7 @@ function detailsSection(runs: ReportRun[]): string {
       // Runs stored before window labels were readable say Etc/GMT-2 for UTC+2.
       ['window', readableZones(run.window)],
       ['speed', `${run.speed}x`],
+      ['shape', formatRunShape(runShape(run))],
       ['seed', String(run.seed)],
       ['model', run.modelFingerprint],
       ['rehearse', run.rehearseVersion],

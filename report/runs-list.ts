@@ -7,6 +7,7 @@ import { listRuns } from '../db/run-queries.js';
 import { capacityByRun } from '../db/capacity-store.js';
 import { redactStoredRun } from './redact-run.js';
 import { loadRunData, type RunFigures } from './run-figures.js';
+import { formatRunShape, runShape } from './run-shape.js';
 import { formatMs, formatPercent, formatTable, terminalSafe } from './format.js';
 
 export interface RunListEntry extends Omit<RunSettings, 'seed'> {
@@ -22,6 +23,8 @@ export interface RunListEntry extends Omit<RunSettings, 'seed'> {
   verdict: RunFigures['verdict'];
   /** A capacity search (`rehearse capacity`): the highest multiplier that passed (null: none) and whether the generator bounded it; absent for a replay. */
   capacity?: { multiplier: number | null; generatorBound: boolean };
+  /** The --shape terms the run replayed (docs/shape.md); [] for the recorded model. */
+  shape: string[];
 }
 
 export function listRunEntries(db: Db): RunListEntry[] {
@@ -42,6 +45,7 @@ export function listRunEntries(db: Db): RunListEntry[] {
       status: run.status,
       verdict: figures.verdict,
       ...(capacities.has(id) ? { capacity: { multiplier: capacities.get(id)!.capacity, generatorBound: capacities.get(id)!.generatorBound } } : {}),
+      shape: runShape(run),
     };
   });
 }
@@ -65,6 +69,11 @@ export function formatRunsTable(entries: RunListEntry[]): string {
     String(e.duplicates),
     e.verdict.toUpperCase(),
   ]);
+  // The shape column appears once any run was a what-if, so plain rehearsals keep their table.
+  if (entries.some((e) => e.shape.length > 0)) {
+    header.push('shape');
+    rows.forEach((r, i) => r.push(terminalSafe(formatRunShape(entries[i]!.shape))));
+  }
   // The capacity column appears once any run was a capacity search; its verdict is the search's answer.
   if (entries.some((e) => e.capacity)) {
     header.push('capacity');
