@@ -3,24 +3,12 @@
 // duplicate, which is the truth about at-least-once buses). Open model: each publish leaves on
 // its schedule whatever the previous one is doing, and its lag against the schedule is recorded.
 
-import type { Clock } from '../core/clock.js';
-import type { Random } from '../stats/random.js';
-import { backoffDelayMs, parseRetryAfter, type BackoffPolicy } from './backoff.js';
-import type { DeliveryTracker, SubscriberChecks } from './delivery.js';
-import type { RunMetrics } from './metrics.js';
-import type { SentSamples } from './samples.js';
-import type { OutgoingMessage, PublishOutcome, Target } from './target/types.js';
-import type { Waits } from './waits.js';
+import { backoffDelayMs, parseRetryAfter } from './backoff.js';
+import type { SubscriberChecks } from './delivery.js';
+import type { OutgoingMessage, PublishOutcome } from './target/types.js';
+import type { RetryingClientDeps } from './waits.js';
 
-export interface PublisherDeps {
-  target: Target;
-  clock: Clock;
-  waits: Waits;
-  rng: Random;
-  backoff: BackoffPolicy;
-  metrics: RunMetrics;
-  tracker: DeliveryTracker;
-  samples: SentSamples;
+export interface PublisherDeps extends RetryingClientDeps {
   /** False once the schedule has ended: failed publishes are then given up, not retried. */
   running(): boolean;
   /** A publish finished one way or another (the runner checks whether the drain is over). */

@@ -3,24 +3,13 @@
 // all times, hands every delivered message to the delivery checks, and backs off after errors
 // (full jitter, Retry-After honoured: no thundering herd). Fatal answers (4xx) are never retried.
 
-import type { Clock } from '../core/clock.js';
-import type { Random } from '../stats/random.js';
-import { backoffDelayMs, parseRetryAfter, type BackoffPolicy } from './backoff.js';
-import type { DeliveryTracker, Stream, SubscriberChecks } from './delivery.js';
-import { fastEmptyMs, type RunMetrics } from './metrics.js';
-import type { SentSamples } from './samples.js';
-import type { Failure, ReceivedMessage, Target, TargetSession } from './target/types.js';
-import type { Wait, Waits } from './waits.js';
+import { backoffDelayMs, parseRetryAfter } from './backoff.js';
+import type { Stream, SubscriberChecks } from './delivery.js';
+import { fastEmptyMs } from './metrics.js';
+import type { Failure, ReceivedMessage, TargetSession } from './target/types.js';
+import type { RetryingClientDeps, Wait } from './waits.js';
 
-export interface SubscriberDeps {
-  target: Target;
-  clock: Clock;
-  waits: Waits;
-  rng: Random;
-  backoff: BackoffPolicy;
-  metrics: RunMetrics;
-  tracker: DeliveryTracker;
-  samples: SentSamples;
+export interface SubscriberDeps extends RetryingClientDeps {
   /** Recorded time per wall-clock ms (--speed), for the poll-duration samples. */
   speed: number;
   /** A subscriber finished (the runner checks whether the drain is over). */

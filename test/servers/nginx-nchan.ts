@@ -4,10 +4,10 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { request } from 'undici';
+import { freePort, killChild } from './process.js';
 import type { TargetServer } from './types.js';
 
 export const nginxBinary = '/usr/sbin/nginx';
@@ -26,7 +26,6 @@ export interface NchanServerOptions {
 }
 
 const startLimitMs = 10_000;
-const stopLimitMs = 5_000;
 
 /** Starts nginx with Nchan; `stop()` it in afterEach/afterAll. */
 export async function startNchan(opts: NchanServerOptions = {}): Promise<TargetServer> {
@@ -148,24 +147,8 @@ async function launch(dir: string, conf: string, origin: string): Promise<ChildP
   throw new Error(`nginx with Nchan did not answer on ${origin} within ${startLimitMs} ms (conf ${conf}):\n${stderr}${log}`);
 }
 
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  // SIGKILL, not a graceful stop: restart() must lose everything Nchan held, as a crash would.
-  child.kill('SIGKILL');
-  const timer = new Promise<'late'>((r) => setTimeout(() => r('late'), stopLimitMs).unref());
-  if ((await Promise.race([exited, timer])) === 'late') throw new Error(`nginx pid ${child.pid} did not exit within ${stopLimitMs} ms of SIGKILL`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
+function kill(child: ChildProcess): Promise<void> {
+  return killChild('nginx', child);
 }
 
 function readIfExists(file: string): string {

@@ -1,10 +1,10 @@
-import net, { type AddressInfo } from 'node:net';
 import { request } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { UsageError } from '../../core/errors.js';
 import { createTarget, type OutgoingMessage, type PollOutcome, type ReceivedMessage, type Target, type TargetSession } from '../../replay/target/index.js';
 import { activeChannel, nchanMaxTopicsPerPoll, startCursor } from '../../replay/target/nchan.js';
 import { nchanAvailable, startNchan, type NchanServerOptions } from '../servers/nginx-nchan.js';
+import { freePort as closedPort } from '../servers/process.js';
 import type { TargetServer } from '../servers/types.js';
 
 // The nchan target against a real nginx + Nchan 1.3.6 (Debian packages; .ci/run installs them):
@@ -356,14 +356,3 @@ async function waitFor(condition: () => Promise<boolean>): Promise<void> {
   throw new Error('condition not met within 5 s');
 }
 
-/** A port nothing listens on: bound, then closed. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
