@@ -5,7 +5,7 @@ import type { StoredRun } from '../db/run-queries.js';
 
 /** The run's shape terms as given (normalised); [] for the recorded model. */
 export function runShape(run: Pick<StoredRun, 'options'>): string[] {
-  const planned = run.options.run as { shape?: unknown } | undefined;
+  const planned = (run.options as Record<string, unknown> | undefined)?.run as { shape?: unknown } | undefined;
   const shape = planned?.shape;
   return Array.isArray(shape) ? shape.filter((t): t is string => typeof t === 'string') : [];
 }

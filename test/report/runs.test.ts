@@ -96,7 +96,7 @@ describe('rehearse runs', () => {
     const parsed = JSON.parse(out.stdout.text()) as { runs: Record<string, unknown>[] };
     expect(parsed.runs).toHaveLength(3);
     expect(Object.keys(parsed.runs[0]!).sort()).toEqual(
-      ['id', 'startedAt', 'release', 'target', 'scale', 'mode', 'window', 'speed', 'durationS', 'p95Ms', 'withinTarget', 'lost', 'duplicates', 'status', 'verdict'].sort(),
+      ['id', 'startedAt', 'release', 'target', 'scale', 'mode', 'window', 'speed', 'durationS', 'p95Ms', 'withinTarget', 'lost', 'duplicates', 'status', 'verdict', 'shape'].sort(),
     );
     expect(parsed.runs[1]).toMatchObject({ id: 2, release: '2.4', lost: 3, duplicates: 2, verdict: 'fail', status: 'finished', durationS: 60 });
     expect(parsed.runs[0]!.p95Ms).toBeGreaterThan(40);
