@@ -640,9 +640,10 @@ function toSessionRecord(r: ReaderSessionRow): SessionRecord {
 
 export interface ReaderOptions {
   /**
-   * One recorded day of a multi-day model ('YYYY-MM-DD' in the model's zone, or 'peak': the day
-   * with the most concurrent learners). The reader then shows that day only: its span, arrivals,
-   * and the classes whose sessions start in it. Distributions stay the whole model's.
+   * One recorded day ('YYYY-MM-DD' in the model's zone, or 'peak': the day with the most
+   * concurrent learners), or 'all'. The reader then shows that day only: its span, arrivals, and
+   * the classes whose sessions start in it; distributions stay the whole model's. Default: the
+   * peak day of a model of several days, else all of it.
    */
   day?: string;
 }
@@ -687,7 +688,9 @@ export function openModelReader(db: Db, options: ReaderOptions = {}): ModelReade
   if (isModelStale(db)) throw staleModelError(db);
   const stored = JSON.parse(row.value) as ModelOverview;
   const days = modelDays(db);
-  const day = options.day === undefined ? undefined : pickDay(days, options.day);
+  // A model of several days is read one day at a time: the busiest unless told ('all': every day).
+  const spec = options.day ?? (days.length > 1 ? 'peak' : 'all');
+  const day = spec === 'all' ? undefined : pickDay(days, spec);
   const overview: ModelOverview = day
     ? { ...stored, span: { startMs: day.startMs, endMs: day.endMs }, peakConcurrentLearners: day.peakConcurrentLearners, peakConcurrentLearnersAtMs: day.peakConcurrentLearnersAtMs }
     : stored;

@@ -2,7 +2,7 @@
 // through openModelReader plus the sources table, so it shows what the plan will see.
 
 import type { Db } from '../db/open.js';
-import { openModelReader, sourceStore } from '../db/model-store.js';
+import { modelDays, openModelReader, sourceStore } from '../db/model-store.js';
 import type { DistributionName } from '../db/model-types.js';
 import { scaleSummary, type Summary } from '../stats/quantile.js';
 
@@ -28,6 +28,8 @@ export interface ModelDescription {
   peakConcurrentLearnersAt: string;
   arrivalsPerMinute: { peak: number; peakAt: string };
   requests: number;
+  /** Each recorded day in the model's zone, with its peaks (plan and replay take --day, default the busiest). */
+  days: Array<{ day: string; learnerSessions: number; proctorSessions: number; peakConcurrentLearners: number; peakConcurrentLearnersAt: string; peakArrivals: number }>;
   sources: Array<{ path: string; sha256: string; format: string; lines: number; accepted: number; rejected: number; ingestedAt: string }>;
 }
 
@@ -38,7 +40,7 @@ function iso(ms: number): string {
 }
 
 export function describeModel(db: Db): ModelDescription {
-  const reader = openModelReader(db);
+  const reader = openModelReader(db, { day: 'all' });
   const o = reader.overview();
   const summary = (name: DistributionName, factor = 1): Summary => {
     const d = reader.distribution(name);
@@ -67,6 +69,14 @@ export function describeModel(db: Db): ModelDescription {
     peakConcurrentLearnersAt: iso(o.peakConcurrentLearnersAtMs),
     arrivalsPerMinute: peak,
     requests: sourceStore.accepted(db),
+    days: modelDays(db).map((d) => ({
+      day: d.day,
+      learnerSessions: d.learnerSessions,
+      proctorSessions: d.proctorSessions,
+      peakConcurrentLearners: d.peakConcurrentLearners,
+      peakConcurrentLearnersAt: iso(d.peakConcurrentLearnersAtMs),
+      peakArrivals: d.peakArrivals,
+    })),
     sources,
   };
 }
@@ -97,5 +107,12 @@ export function formatModelDescription(d: ModelDescription): string {
     row('retry gap after 5xx', d.retryGapS, 's'),
     `  fingerprint ${d.fingerprint.slice(0, 16)}`,
   ];
+  if (d.days.length > 1) {
+    const busiest = d.days.reduce((a, b) => (b.peakConcurrentLearners > a.peakConcurrentLearners ? b : a));
+    lines.push(`  ${d.days.length} days (plan and replay use --day, default the busiest: ${busiest.day}):`);
+    for (const day of d.days) {
+      lines.push(`    ${day.day}  learner sessions ${String(day.learnerSessions).padEnd(7)} peak concurrent ${String(day.peakConcurrentLearners).padEnd(6)} at ${day.peakConcurrentLearnersAt}  peak arrivals ${day.peakArrivals}/min${day === busiest ? '  <- busiest' : ''}`);
+    }
+  }
   return lines.join('\n') + '\n';
 }
