@@ -48,6 +48,8 @@ export interface ComparisonNoise {
   seed: string;
   /** Latency changes smaller than this (ms) never fail --fail-on. */
   latencyFloorMs: number;
+  /** Rise of the generator's schedule lag p99 from A to B (ms, 0 when none): latency rises up to it never fail --fail-on. */
+  generatorAllowanceMs: number;
   /** Why the noise is unknown (then metrics is empty and --fail-on compares the plain figures). */
   unknown: string | null;
 }
@@ -93,6 +95,7 @@ export function compareRunsByName(db: Db, nameA: string, nameB: string, options:
     const results = evaluateFailOn(clauses, a.figures, b.figures, {
       changes: noise.changes,
       latencyFloorMs: noise.summary.latencyFloorMs,
+      generatorAllowanceMs: noise.summary.generatorAllowanceMs,
       unknown: noise.summary.unknown,
     } satisfies FailOnNoise);
     comparison.failOn = { expression: options.failOn!, pass: results.every((r) => r.pass), clauses: results };
@@ -117,6 +120,7 @@ export function estimateNoise(db: Db, a: RunData, b: RunData, options: CompareOp
     level: settings.level,
     seed: settings.seed,
     latencyFloorMs: options.latencyFloorMs ?? defaultLatencyFloorMs,
+    generatorAllowanceMs: Math.max(0, (b.figures.scheduleLag?.p99 ?? 0) - (a.figures.scheduleLag?.p99 ?? 0)),
     unknown: null,
   };
   const changes = new Map<string, ChangeNoise>();
@@ -315,7 +319,9 @@ function noiseLine(n: ComparisonNoise): string {
   if (n.unknown !== null) return `${what} Noise unknown: ${terminalSafe(n.unknown)}; --fail-on compares the plain figures.`;
   return (
     `${what} Intervals: ${Math.round(n.level * 100)}% ${n.method} (${n.paired ? 'paired, ' : ''}${n.replicates} resamples, ${n.blockLengthS} s blocks); ` +
-    `latency changes under ${n.latencyFloorMs} ms never fail --fail-on.`
+    `latency changes under ${n.latencyFloorMs} ms` +
+    (n.generatorAllowanceMs > 0 ? `, or under the rise of the generator's schedule lag p99 (+${formatMs(n.generatorAllowanceMs)}),` : '') +
+    ` never fail --fail-on.`
   );
 }
 

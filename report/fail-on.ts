@@ -50,6 +50,12 @@ export interface FailOnNoise {
   changes: ReadonlyMap<string, ChangeNoise>;
   /** Latency changes (ms) smaller than this never fail a clause. */
   latencyFloorMs: number;
+  /**
+   * How much later B's generator ran its schedule than A's (rise of schedule lag p99, ms; 0 when
+   * it did not rise). Latency is measured from the scheduled time, so a latency rise no larger
+   * than this may be the generator's own lateness, not the target's: it never fails a clause.
+   */
+  generatorAllowanceMs?: number;
   /** Why the noise is unknown (e.g. runs stored before per-second histograms), when it is. */
   unknown: string | null;
 }
@@ -138,6 +144,13 @@ export function evaluateFailOn(clauses: FailOnClause[], a: RunFigures, b: RunFig
     }
     if (metric.unit === 'ms' && noise && Math.abs(vb - va) < noise.latencyFloorMs) {
       const reason = `${word} by ${movedText}${intervalText}, but by less than the ${noise.latencyFloorMs} ms latency floor: not a regression`;
+      return { ...clause, a: va, b: vb, moved, movedInterval, withinNoise: false, belowFloor: true, pass: true, reason };
+    }
+    const allowance = noise?.generatorAllowanceMs ?? 0;
+    if (metric.unit === 'ms' && !metric.key.startsWith('scheduleLag') && allowance > 0 && vb - va <= allowance) {
+      const reason =
+        `${word} by ${movedText}${intervalText}, but by no more than run B's generator ran late beyond run A's ` +
+        `(schedule lag p99 +${Number(allowance.toFixed(2))}ms): the generator's lateness, not the target's`;
       return { ...clause, a: va, b: vb, moved, movedInterval, withinNoise: false, belowFloor: true, pass: true, reason };
     }
     if (movedInterval && !breaks(movedInterval.low)) {

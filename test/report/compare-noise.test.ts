@@ -57,6 +57,7 @@ describe('compare knows the run-to-run noise', () => {
     expect(c.failOn!.clauses[0]).toMatchObject({ withinNoise: true, belowFloor: false, pass: true });
     expect(c.failOn!.clauses[0]!.reason).toMatch(/^rose by \d+(\.\d+)?% \(95% interval -\d+(\.\d+)?%\.\.\+\d+(\.\d+)?%\): within noise, not surely more than 10%$/);
     expect(c.noise).toMatchObject({ method: 'moving-block bootstrap over seconds', paired: true, replicates: 1000, blockLengthS: 5, level: 0.95, latencyFloorMs: 1, unknown: null });
+    expect(typeof c.noise!.generatorAllowanceMs).toBe('number');
   });
 
   it('flags a run whose every latency is 20% slower, beyond the noise, and not the same run unslowed', () => {
@@ -85,6 +86,20 @@ describe('compare knows the run-to-run noise', () => {
     expect(c.failOn!.clauses[0]!.reason).toMatch(/but by less than the 1 ms latency floor: not a regression$/);
     const strict = compareRunsByName(db, 'fast', 'fast-doubled', { failOn: 'p95+10%', latencyFloorMs: 0 });
     expect(strict.failOn!.pass).toBe(false);
+  });
+
+  it("does not charge the target with a latency rise no larger than the generator's own extra lateness", () => {
+    const base = loadFigures('busy');
+    const lat = (p95: number) => ({ ...base, latency: { ...base.latency, all: { ...base.latency.all!, p95 } } });
+    const lag = (p99: number) => ({ ...base, scheduleLag: { p50: 1, p95: 2, p99, max: p99 } });
+    const noise = { changes: new Map(), latencyFloorMs: 1, generatorAllowanceMs: 30, unknown: null };
+    const [excused] = evaluateFailOn(parseFailOn('p95+10%'), lat(100), lat(125), noise);
+    expect(excused).toMatchObject({ pass: true, belowFloor: true });
+    expect(excused!.reason).toBe("rose by 25%, but by no more than run B's generator ran late beyond run A's (schedule lag p99 +30ms): the generator's lateness, not the target's");
+    expect(evaluateFailOn(parseFailOn('p95+10%'), lat(100), lat(131), noise)[0]!.pass).toBe(false);
+    // The generator's own lag is never excused by itself.
+    expect(evaluateFailOn(parseFailOn('scheduleLag.p99+10%'), lag(10), lag(40), noise)[0]!.pass).toBe(false);
+    expect(compareRunsByName(db, 'busy', 'slower').noise!.generatorAllowanceMs).toBeGreaterThanOrEqual(0);
   });
 
   it('falls back to the plain comparison, loudly, for runs stored without per-second histograms', async () => {
