@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import * as hdr from 'hdr-histogram-js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { rehearseVersion } from '../core/version.js';
-import type { Db } from '../db/open.js';
+import { busyError, isBusy, type Db } from '../db/open.js';
 import { beginRun, type RunWriter, type ScrapeSample } from '../db/run-store.js';
 import type { RunSecond, RunSettings, RunStatus, RunSummary } from '../db/run-types.js';
 import { seededRandom } from '../stats/random.js';
@@ -90,6 +90,11 @@ export interface ReplayRunEvents {
   done: [RunSummary];
 }
 
+/** How long a per-second write may wait for another writer (it blocks the event loop meanwhile). */
+const secondWriteBusyMs = 20;
+/** How long the final write may wait: the run is over, nothing else waits on the loop. */
+const finalWriteBusyMs = 30_000;
+
 /** How far ahead of time plan events are pulled from the iterator into the scheduler. */
 const lookaheadMs = 1000;
 const sweepEveryMs = 250;
@@ -127,6 +132,9 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
   private scrape: TargetScrape | undefined;
   private scrapeErrors = 0;
   private pendingScrapes: ScrapeSample[] = [];
+  /** Seconds not yet written because another process held the results database. */
+  private readonly unwritten: Array<{ row: RunSecond | null; scrapes: ScrapeSample[] }> = [];
+  private warnedBusy = false;
   private lastSecond = -1;
   private resolveFinished!: (s: RunSummary) => void;
   private rejectFinished!: (e: unknown) => void;
@@ -208,6 +216,8 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
           startedAt,
         });
       }
+      // Per-second writes must not stall the generator on a lock another process holds.
+      this.input.db?.pragma(`busy_timeout = ${secondWriteBusyMs}`);
       this.metrics.startLoopMonitor();
       this.t0 = this.clock.monoMs();
       this.phase = 'running';
@@ -343,7 +353,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     const row = this.metrics.secondRow(second, this.tracker);
     const scrapes = this.pendingScrapes;
     this.pendingScrapes = [];
-    this.writer?.writeSecond(row, scrapes);
+    this.storeSecond(row, scrapes);
     const c = this.metrics.c;
     this.emit('tick', {
       ...row,
@@ -395,8 +405,12 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     this.subscribers?.finishAll();
     this.tracker.abandon();
     await this.scrape?.stop().catch(() => undefined);
-    if (this.pendingScrapes.length > 0) this.writer?.writeSecond(null, this.pendingScrapes);
+    if (this.pendingScrapes.length > 0) this.storeSecond(null, this.pendingScrapes);
     this.pendingScrapes = [];
+    // The last write may wait for another writer as long as the database allows: nothing is lost.
+    this.input.db?.pragma(`busy_timeout = ${finalWriteBusyMs}`);
+    this.flushSeconds();
+    if (this.unwritten.length > 0) this.failure ??= busyError(this.input.db?.name ?? 'the results database');
     await this.target?.close().catch(() => undefined);
     this.metrics.stopLoopMonitor();
     try {
@@ -427,6 +441,33 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
       this.resolveFinished(summary);
     } catch (err) {
       this.rejectFinished(err);
+    }
+  }
+
+  /**
+   * Writes a second's row without ever stalling the run: while another process holds the results
+   * database (an ingest into it), rows wait in memory and go out with the next second that gets
+   * the lock. better-sqlite3 waits synchronously, so the per-second writes may wait only briefly.
+   */
+  private storeSecond(row: RunSecond | null, scrapes: ScrapeSample[]): void {
+    if (!this.writer) return;
+    this.unwritten.push({ row, scrapes });
+    this.flushSeconds();
+  }
+
+  private flushSeconds(): void {
+    try {
+      while (this.unwritten.length > 0) {
+        const u = this.unwritten[0]!;
+        this.writer!.writeSecond(u.row, u.scrapes);
+        this.unwritten.shift();
+      }
+    } catch (err) {
+      if (!isBusy(err)) throw err;
+      if (!this.warnedBusy) {
+        this.warnedBusy = true;
+        this.emit('warning', 'the results database is busy (another rehearse is writing to it): seconds are kept and written once it is free');
+      }
     }
   }
 

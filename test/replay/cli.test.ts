@@ -221,10 +221,13 @@ describe('rehearse replay (CLI)', () => {
     const { code, atMs } = await r.exit;
     // The drain is bounded by the loss limit (2 s here), plus writing the results.
     expect(atMs - sentAt).toBeLessThan(2000 + 3000);
-    expect(code === 0 || code === 1).toBe(true);
+    // A run stopped 2 s into 60 proves nothing about the planned load: it never passes.
+    expect(code).toBe(1);
     const atExit = b.stats();
     expect(atExit.openPolls).toBe(0);
     const summary = JSON.parse(r.stdout()) as RunSummary;
+    expect(summary.pass).toBe(false);
+    expect(summary.verdict.reasons.join('\n')).toMatch(/the run was stopped before its end \(interrupted \(SIGINT\) after \d+ s of the planned 60 s\)/);
     expect(summary.durationS).toBeLessThan(30);
     // Nothing keeps loading the target after the process is gone.
     await new Promise((resolve) => setTimeout(resolve, 300));
