@@ -12,6 +12,7 @@ import { createPlan, resolvePlanOptions, summarizePlan } from '../replay/plan.js
 import { replayModel } from '../replay/rehearse.js';
 import { parseShape } from '../replay/plan/shape.js';
 import { followRun } from './replay.js';
+import { demoCapacitySearch } from './demo-capacity.js';
 import type { CommandContext } from './program.js';
 import { addTargetOptions, collect, parseTargetOptions } from './target-flags.js';
 import { configOptionHelp, withRunConfig } from './run-config.js';
@@ -33,12 +34,13 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
     .option('--dir <dir>', 'where the day, the model and the results live', path.join('.rehearse', 'demo'))
     .option('--preset <name>', "synthetic day: 'small' (3 classes, generated in seconds) or 'day' (40 classes, several minutes and ~1 GB to generate)", 'small')
     .option('--scale <n>', 'multiple of the recorded load', '5')
-    .option('--duration <duration>', 'how long to load the bus', '60s')
+    .option('--duration <duration>', 'how long to load the bus (the capacity search after it takes about 25 s more)', '40s')
     .option('--speed <n>', 'divide recorded gaps by n (default: as fast as keeps the demo around 1500 requests/s, at most 60)')
     .option('--shape <expr>', "what-if applied to the model before the plan is drawn, e.g. 'rosterSize=60' (repeatable; docs/shape.md)", collect, [])
     .option('--fault <spec>', "inject a bus fault, e.g. drop=0.02 (repeatable; see `rehearse bus --help`)", (v: string, p: string[] = []) => [...p, v], [])
     .option('--target <url>', 'rehearse a bus of your own at this URL instead of starting the embedded one (with --protocol)')
     .option('--json', 'print the RunSummary as one JSON object on stdout')
+    .option('--no-capacity', 'skip the short capacity search the demo ends with (it runs only on the embedded bus, without --json)')
     .option('--config <file>', `${configOptionHelp}; demo reads target, protocol, targetOptions and plan.scale, plan.duration, plan.speed`);
   return addTargetOptions(command)
     .action(withRunConfig<Flags>(command, 'demo', async (flags, config) => {
@@ -46,7 +48,7 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
       const str = (v: Flags[string]): string | undefined => (typeof v === 'string' ? v : undefined);
       const preset = str(flags.preset) ?? 'small';
       if (preset !== 'day' && preset !== 'small') throw new UsageError(`expected 'day' or 'small', got '${preset}'`, '--preset');
-      const durationMs = parseDuration(str(flags.duration) ?? '60s');
+      const durationMs = parseDuration(str(flags.duration) ?? '40s');
       if (durationMs === null || durationMs <= 0) throw new UsageError(`expected a duration like 60s or 2m, got '${str(flags.duration)}'`, '--duration');
       parseShape(Array.isArray(flags.shape) ? flags.shape : []); // a bad term is reported before the day is generated
       const faults = mergeFaults((Array.isArray(flags.fault) ? flags.fault : []).map(parseFault));
@@ -104,6 +106,10 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
           ctx.io.stdout.write(`  next: rehearse runs --db ${modelPath}   |   rehearse report ${summary.run} --db ${modelPath} -o report.html\n`);
         }
         if (!summary.pass) ctx.setExitCode(ExitCode.failed);
+        // The headline question after one rehearsal: how much more can it take, and what breaks first?
+        if (!flags.json && external === undefined && flags.capacity !== false) {
+          await demoCapacitySearch(ctx, { model, db, modelPath, speed: planOptions.speed });
+        }
       } finally {
         await bus?.close();
         db.close();
