@@ -8,7 +8,7 @@ import { distributionNames, type DistributionName, type ModelReader } from '../d
 import { ksDistance, ksDistanceToCdf } from '../stats/ks.js';
 import { formatDuration } from '../core/duration.js';
 import { quantileSorted, sortedCopy } from '../stats/quantile.js';
-import { parseShape } from '../replay/plan/shape.js';
+import { parseShape, shapedDistributions } from '../replay/plan/shape.js';
 import { shapeModel } from '../replay/plan/shaped-model.js';
 import { runShape } from './run-shape.js';
 
@@ -122,9 +122,10 @@ export function computeFidelity(input: FidelityInput): Fidelity {
   const polls = pollsRow(seconds, model, run.speed);
   if (polls) rows.push(polls);
   if (recorded && model && model !== recorded) {
+    const changed = shapedDistributions(parseShape(shape));
     for (const row of rows) {
-      const before = isDistributionName(row.name) ? recorded.distribution(row.name) : null;
-      if (before && before !== model.distribution(row.name as DistributionName) && before.samples.length > 0) {
+      const before = isDistributionName(row.name) && changed.has(row.name) ? recorded.distribution(row.name) : null;
+      if (before && before.samples.length > 0) {
         row.recorded = fidelityQuantiles.map((q) => quantileSorted(before.samples, q));
       }
     }

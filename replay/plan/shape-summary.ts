@@ -10,7 +10,7 @@ import type { PlanOptions, PlanSummary } from '../plan-types.js';
 import { createPlan } from '../plan.js';
 import { summarizePlan } from './dry-run.js';
 import { shapeModel } from './shaped-model.js';
-import { shapeClient, shapeTexts } from './shape.js';
+import { shapeClient, shapedDistributions, shapeTexts } from './shape.js';
 
 export interface ShapeDistributionChange {
   name: DistributionName;
@@ -47,11 +47,12 @@ export function summarizeShape(model: ModelReader, options: PlanOptions, after: 
   const { shape: _omitted, ...recordedOptions } = options;
   const before = summarizePlan(createPlan(model, recordedOptions));
   const shaped = shapeModel(model, shape, options.seed);
+  const changed = shapedDistributions(shape);
   const distributions: ShapeDistributionChange[] = [];
   for (const name of distributionNames) {
+    if (!changed.has(name)) continue;
     const a = model.distribution(name);
     const b = shaped.distribution(name);
-    if (a === b) continue;
     const figures = (d: typeof a) => (d && d.samples.length > 0 ? { median: quantileSorted(d.samples, 0.5), p90: quantileSorted(d.samples, 0.9) } : null);
     distributions.push({ name, unit: (b ?? a)!.unit, before: figures(a), after: figures(b) });
   }

@@ -252,6 +252,16 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+/** The distributions a shape changes (pollTimeout caps pollDuration). */
+export function shapedDistributions(shape: Shape): Set<DistributionName> {
+  const names = new Set<DistributionName>();
+  for (const t of shape.terms) {
+    if (t.kind === 'distribution') names.add(t.name);
+    if (t.kind === 'pollTimeout') names.add('pollDuration');
+  }
+  return names;
+}
+
 /** What a shape asks of the virtual users' client behaviour (the runtime's options), if anything. */
 export function shapeClient(shape: Shape): { pollTimeoutS?: number; backoff?: { baseMs?: number; capMs?: number } } {
   const out: { pollTimeoutS?: number; backoff?: { baseMs?: number; capMs?: number } } = {};

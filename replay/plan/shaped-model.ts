@@ -20,11 +20,11 @@ export const replacementPoints = 10_000;
 /** The recorded model when the shape is empty; otherwise a lazy, memoised shaped view of it. */
 export function shapeModel(model: ModelReader, shape: Shape, seed: number): ModelReader {
   if (shape.terms.length === 0) return model;
-  const overview = model.overview();
-  const zone = overview.timezone || 'UTC';
-  const day = DateTime.fromMillis(overview.span.startMs, { zone }).startOf('day');
+  const recordedOverview = model.overview();
+  const zone = recordedOverview.timezone || 'UTC';
+  const day = DateTime.fromMillis(recordedOverview.span.startMs, { zone }).startOf('day');
   const clock = (minute: number): number => day.plus({ minutes: minute }).toMillis();
-  checkAgainstDay(shape, overview, clock, zone);
+  checkAgainstDay(shape, recordedOverview, clock, zone);
 
   const distributions = new Map<DistributionName, Distribution | null>();
   let arrivals: ArrivalMinute[] | null = null;
@@ -32,14 +32,19 @@ export function shapeModel(model: ModelReader, shape: Shape, seed: number): Mode
   const rosterShaped = shape.terms.some((t) => t.kind === 'distribution' && t.name === 'rosterSize');
   const arrivalTerms = shape.terms.filter((t): t is Extract<ShapeTerm, { kind: 'surge' | 'arrivals' }> => t.kind === 'surge' || t.kind === 'arrivals');
 
+  let overview: ModelOverview | null = null;
   const reader: ModelReader = {
-    overview: () => overview,
+    overview() {
+      // A surge late in the day moves sessions past its recorded end: the span grows to hold them.
+      overview ??= extendedOverview(recordedOverview, arrivalTerms, clock, reader);
+      return overview;
+    },
     distribution(name) {
       if (!distributions.has(name)) distributions.set(name, shapeDistribution(model.distribution(name), name, shape));
       return distributions.get(name)!;
     },
     arrivals() {
-      arrivals ??= shapeArrivals(model.arrivals(), arrivalTerms, clock);
+      arrivals ??= shapeArrivals(extendCurve(model.arrivals(), reader.overview().span.endMs), arrivalTerms, clock);
       return arrivals;
     },
     classes() {
@@ -50,6 +55,24 @@ export function shapeModel(model: ModelReader, shape: Shape, seed: number): Mode
     timeline: (id) => model.timeline(id),
   };
   return reader;
+}
+
+function extendedOverview(recorded: ModelOverview, terms: ArrivalTerm[], clock: (minute: number) => number, shaped: ModelReader): ModelOverview {
+  let endMs = recorded.span.endMs;
+  const longest = Math.max(shaped.distribution('sessionDuration')?.summary.max ?? 0, shaped.distribution('proctorSessionDuration')?.summary.max ?? 0);
+  for (const t of terms) if (t.kind === 'surge') endMs = Math.max(endMs, clock(t.atMinute) + t.lengthMs + longest);
+  return endMs === recorded.span.endMs ? recorded : { ...recorded, span: { startMs: recorded.span.startMs, endMs } };
+}
+
+/** The curve with zero minutes up to `endMs`. */
+function extendCurve(curve: ArrivalMinute[], endMs: number): ArrivalMinute[] {
+  const out = [...curve];
+  let last = out.length > 0 ? out[out.length - 1]!.minuteMs : Math.floor(endMs / minuteMs) * minuteMs;
+  while (last + minuteMs < endMs) {
+    last += minuteMs;
+    out.push({ minuteMs: last, learners: 0 });
+  }
+  return out;
 }
 
 /** Terms that only make sense against the recorded day are checked here, once, with the day's hours. */

@@ -141,6 +141,17 @@ describe('shapeModel', () => {
     expect(total(scaled) - inHour(scaled)).toBeCloseTo(total(model.arrivals()) - inHour(model.arrivals()), 6);
   });
 
+  it('a surge late in the day grows the span so no learner is lost', () => {
+    const late = shapeModel(model, shape(['arrivals=surge(16:50,5m)']), 1);
+    expect(late.overview().span.endMs).toBeGreaterThan(model.overview().span.endMs);
+    const total = (a: { learners: number }[]) => a.reduce((s, m) => s + m.learners, 0);
+    expect(total(late.arrivals())).toBeCloseTo(total(model.arrivals()), 6);
+    const joins = (m: typeof model) => collect(createPlan(m, resolvePlanOptions({ window: 'all', seed: 2 }))).learnerJoins;
+    const shaped = collect(plan({ window: 'all', seed: 2, shape: ['arrivals=surge(16:50,5m)'] }));
+    expect(shaped.problems).toEqual([]);
+    expect(Math.abs(shaped.learnerJoins / joins(model) - 1)).toBeLessThan(0.03);
+  });
+
   it('refuses a surge outside the recorded day, naming it and the day', () => {
     expect(() => createPlan(model, resolvePlanOptions({ shape: ['arrivals=surge(05:00,5m)'] }))).toThrow(/arrivals=surge\(05:00,5m\)': the surge starts outside the recorded day \(07:00-/);
   });
