@@ -22,7 +22,13 @@ export function addPlanOptions(command: Command): Command {
     .option('--seed <n>', 'seed: the same seed gives the same plan', '1')
     .option('--ramp <duration>', 'stagger the sessions already in progress over this time instead of starting them all at once', '0')
     .option('--shard <i/N>', "this generator's share of classes, e.g. 0/4", '0/1')
+    .option('--day <YYYY-MM-DD|peak|all>', "which recorded day of a multi-day model (default: the busiest, 'peak')")
     .option('--shape <expr>', "what-if applied to the model, e.g. 'learnerPublishInterval*0.5', 'rosterSize=60', 'arrivals=surge(09:00,5m)' (repeatable; docs/shape.md)", collect, []);
+}
+
+/** --day as openModelReader takes it (absent: the busiest day). */
+export function modelDayFlag(flags: Record<string, unknown>): { day?: string } {
+  return typeof flags.day === 'string' ? { day: flags.day } : {};
 }
 
 /** Commander's parsed flags as resolvePlanOptions input (which validates them all at once). */
@@ -47,8 +53,7 @@ export function addPlanCommand(program: Command, ctx: CommandContext): Command {
     .description('Dry run: what a rehearsal at --scale will ask of the target and of the generator machines.')
     // Required, but it may come from --config: checked in the action (missingRequired).
     .option('--db <file>', 'model database written by `rehearse ingest` (required)')
-    .option('--config <file>', `${configOptionHelp}; plan reads its db and plan keys`)
-    .option('--day <YYYY-MM-DD|peak|all>', "which recorded day of a multi-day model (default: the busiest, 'peak')");
+    .option('--config <file>', `${configOptionHelp}; plan reads its db and plan keys`);
   return addPlanOptions(command)
     .option('--json', 'print the PlanSummary as JSON')
     .action((cliFlags: Record<string, unknown>) => {
@@ -67,7 +72,7 @@ export function addPlanCommand(program: Command, ctx: CommandContext): Command {
       }
       const db = openDatabase(String(flags.db), { mustExist: true, readonly: true });
       try {
-        const model = openModelReader(db, typeof flags.day === 'string' ? { day: flags.day } : {});
+        const model = openModelReader(db, modelDayFlag(flags));
         const summary = summarizePlan(createPlan(model, options));
         // A what-if is shown beside the recorded plan (replay/plan/shape-summary.ts).
         const shape = options.shape ? summarizeShape(model, options, summary) : null;

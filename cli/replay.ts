@@ -11,7 +11,7 @@ import { defaultPlanOptions, PlanOptionsError, resolvePlanOptions } from '../rep
 import type { PlanOptions } from '../replay/plan-types.js';
 import { replayModel } from '../replay/rehearse.js';
 import type { ReplayInput, ReplayRun } from '../replay/runner.js';
-import { addPlanOptions, rawPlanOptionsFromFlags } from './plan.js';
+import { addPlanOptions, modelDayFlag, rawPlanOptionsFromFlags } from './plan.js';
 import { applyRunConfig, configOptionHelp, missingRequired } from './run-config.js';
 import type { CommandContext } from './program.js';
 import { addTargetOptions, collect, parseTargetOptions } from './target-flags.js';
@@ -80,7 +80,7 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
       let resultsDb: Db = modelDb;
       try {
         if (resultsPath !== undefined && path.resolve(resultsPath) !== path.resolve(modelPath)) resultsDb = openDatabase(resultsPath);
-        const { run } = replayModel({ ...replayFlags, model: openModelReader(modelDb), planOptions, db: resultsDb });
+        const { run } = replayModel({ ...replayFlags, model: openModelReader(modelDb, modelDayFlag(flags)), planOptions, db: resultsDb });
         const summary = await followRun(run, ctx, { json: flags.json === true, resultsPath: resultsPath ?? modelPath });
         if (!summary.pass) ctx.setExitCode(ExitCode.failed);
       } finally {

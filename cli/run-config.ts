@@ -51,7 +51,7 @@ const replayOnly: readonly RunConfigCommand[] = ['replay'];
 const replayAndPlan: readonly RunConfigCommand[] = ['replay', 'plan'];
 const replayAndDemo: readonly RunConfigCommand[] = ['replay', 'demo'];
 
-type Kind = 'string' | 'number' | 'integer' | 'duration' | 'url';
+type Kind = 'string' | 'number' | 'integer' | 'duration' | 'url' | 'lines';
 
 interface Field {
   attribute: string;
@@ -87,6 +87,8 @@ const planFields: Record<string, Field> = {
   seed: field('seed', '--seed', 'integer', 'a non-negative integer', replayAndPlan),
   ramp: field('ramp', '--ramp', 'duration', 'a duration like "2m"', replayAndPlan),
   shard: field('shard', '--shard', 'string', 'a share like "0/4"', replayAndPlan),
+  day: field('day', '--day', 'string', 'a day of the model: "YYYY-MM-DD", "peak" or "all"', replayAndPlan),
+  shape: field('shape', '--shape', 'lines', 'a list of what-if terms like ["learnerPublishInterval*0.5", "rosterSize=60"] (docs/shape.md)', all),
 };
 
 const backoffFields: Record<string, Field> = {
@@ -135,8 +137,13 @@ export function parseRunConfig(text: string, source: string): RunConfig {
   /** One scalar: checks its JSON type and records it as the flag's raw text. */
   const scalar = (f: Field, value: unknown, at: string): void => {
     const bad = (): void => void problems.push(`${at}: expected ${f.expected}, got ${show(value)}`);
-    let raw: string;
+    let raw: string | string[];
     switch (f.kind) {
+      case 'lines':
+        // A repeatable flag: a list of non-empty strings, each what one use of the flag would say.
+        if (!Array.isArray(value) || value.length === 0 || value.some((v) => typeof v !== 'string' || v.trim() === '')) return bad();
+        raw = value as string[];
+        break;
       case 'number':
         if (typeof value !== 'number' || !Number.isFinite(value)) return bad();
         raw = String(value);

@@ -28,7 +28,7 @@ const complete = {
   targetOptions: { subPath: '/sub', pubPath: '/pub' },
   headers: { Authorization: 'env:BUS_TOKEN', 'X-Rehearsal': 'surge' },
   slo: 'p95<=2s, lost>15s, duplicates=0',
-  plan: { scale: 7.5, mode: 'clone', window: '08:00-08:30', duration: '10m', speed: 2, seed: 3, ramp: '1m', shard: '1/4' },
+  plan: { scale: 7.5, mode: 'clone', window: '08:00-08:30', duration: '10m', speed: 2, seed: 3, ramp: '1m', shard: '1/4', day: '2026-09-01', shape: ['rosterSize=60', 'pollTimeout=10s'] },
   pollTimeout: 25,
   backoff: { base: '1s', cap: '30s' },
   publishConnections: 128,
@@ -61,6 +61,8 @@ describe('parseRunConfig', () => {
       seed: { value: '3', path: 'plan.seed' },
       ramp: { value: '1m', path: 'plan.ramp' },
       shard: { value: '1/4', path: 'plan.shard' },
+      day: { value: '2026-09-01', path: 'plan.day' },
+      shape: { value: ['rosterSize=60', 'pollTimeout=10s'], path: 'plan.shape' },
       backoffBase: { value: '1s', path: 'backoff.base' },
       backoffCap: { value: '30s', path: 'backoff.cap' },
       scrape: { value: 'http://127.0.0.1:8080/metrics', path: 'scrape.url' },
@@ -68,6 +70,12 @@ describe('parseRunConfig', () => {
       targetOption: { value: ['subPath=/sub', 'pubPath=/pub'], path: 'targetOptions' },
       header: { value: ['Authorization: env:BUS_TOKEN', 'X-Rehearsal: surge'], path: 'headers' },
     });
+  });
+
+  it('refuses a shape that is not a list of terms', () => {
+    expect(problemsOf('{"version": 1, "plan": {"shape": "rosterSize=60"}}')).toEqual([
+      'plan.shape: expected a list of what-if terms like ["learnerPublishInterval*0.5", "rosterSize=60"] (docs/shape.md), got "rosterSize=60"',
+    ]);
   });
 
   it('takes scrape as a plain URL too', () => {
@@ -91,7 +99,7 @@ describe('parseRunConfig', () => {
       expect.stringMatching(/^taget: unknown key \(known: db, results, target, /),
       'pollTimeout: expected a number of seconds, got "25s"',
       'plan.scale: expected a positive number, got "five"',
-      'plan.speeed: unknown key (known: scale, mode, window, duration, speed, seed, ramp, shard)',
+      'plan.speeed: unknown key (known: scale, mode, window, duration, speed, seed, ramp, shard, day, shape)',
       'plan.seed: expected a non-negative integer, got 1.5',
       'backoff: expected an object with base, cap, got "1s"',
       'headers.X-Tenant: expected a string ("env:VAR" reads $VAR), got number',
@@ -163,9 +171,9 @@ describe('mergeRunConfig', () => {
 
   it('gives each command only the keys whose flags it has', () => {
     const plan = mergeRunConfig({}, config, 'plan', () => undefined);
-    expect(Object.keys(plan.flags).sort()).toEqual(['db', 'duration', 'mode', 'ramp', 'scale', 'seed', 'shard', 'speed', 'window']);
+    expect(Object.keys(plan.flags).sort()).toEqual(['day', 'db', 'duration', 'mode', 'ramp', 'scale', 'seed', 'shape', 'shard', 'speed', 'window']);
     const demo = mergeRunConfig({}, config, 'demo', () => undefined);
-    expect(Object.keys(demo.flags).sort()).toEqual(['duration', 'protocol', 'scale', 'speed', 'target', 'targetOption']);
+    expect(Object.keys(demo.flags).sort()).toEqual(['duration', 'protocol', 'scale', 'shape', 'speed', 'target', 'targetOption']);
   });
 
   it('says which key of the file a problem is about', () => {

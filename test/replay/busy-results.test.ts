@@ -24,11 +24,11 @@ describe('a results database another process is writing to', () => {
     closers.push(() => fs.rmSync(dir, { recursive: true, force: true }));
     const file = path.join(dir, 'runs.db');
     const db = openDatabase(file);
-    closers.push(() => db.close());
+    closers.push(() => void db.close());
     const bus: RunningBus = await startBus({ port: 0 });
     closers.push(() => bus.close());
     const other = new Database(file);
-    closers.push(() => other.close());
+    closers.push(() => void other.close());
 
     const run = startReplay({
       target: bus.url,
