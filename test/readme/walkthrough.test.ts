@@ -4,7 +4,7 @@
 // says (0, or the code in an `# exits N` comment).
 //
 // The only substitutions, as the README states them: the replays' `2m` (a `--duration 2m` flag or a
-// `"duration": "2m"` in examples/) becomes `shortDuration`, and ports 8080 and 8081 become free
+// `"duration": "2m"` in examples/) becomes `shortDuration`, and ports 8080, 8081 and 8082 become free
 // ones, in the commands and in the copy of examples/ the commands read. A command ending in `&` is a
 // server: the test starts it, waits until its port accepts connections, and stops it by its pid.
 
@@ -62,6 +62,8 @@ export function readmeCommands(markdown: string, heading: string): ReadmeCommand
 interface Ports {
   bus: number;
   nchan: number;
+  /** The capacity search's bus with a service rate (README step 5). */
+  capacity: number;
 }
 
 /** The documented substitutions, applied to commands and to the examples/ they read. */
@@ -69,7 +71,8 @@ function substitute(text: string, ports: Ports): string {
   return text
     .replace(/(--duration |"duration": ")2m\b/g, `$1${shortDuration}`)
     .replace(/\b8080\b/g, String(ports.bus))
-    .replace(/\b8081\b/g, String(ports.nchan));
+    .replace(/\b8081\b/g, String(ports.nchan))
+    .replace(/\b8082\b/g, String(ports.capacity));
 }
 
 function copyExamples(dir: string, ports: Ports): void {
@@ -205,7 +208,8 @@ describe('readmeCommands', () => {
     expect(texts[0]).toMatch(/^npx rehearse fixtures /);
     expect(texts.some((t) => /^npx rehearse bus /.test(t))).toBe(true);
     expect(texts.filter((t) => /^npx rehearse replay .*--release 2\.[34]\b/.test(t))).toHaveLength(2);
-    expect(texts.at(-1)).toMatch(/^npx rehearse report latest --vs previous /);
+    expect(texts.some((t) => /^npx rehearse report latest --vs previous /.test(t))).toBe(true);
+    expect(texts.some((t) => /^npx rehearse capacity .*--release 2\.4\b/.test(t))).toBe(true);
   });
 });
 
@@ -217,7 +221,7 @@ describe('the README walkthrough, as written', () => {
   beforeAll(async () => {
     if (!fs.existsSync(bin)) throw new Error(`${bin} is missing: run \`npm run build\` first (npm test does)`);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rehearse-readme-'));
-    ports = { bus: await freePort(), nchan: await freePort() };
+    ports = { bus: await freePort(), nchan: await freePort(), capacity: await freePort() };
     copyExamples(dir, ports);
   });
 
@@ -234,7 +238,9 @@ describe('the README walkthrough, as written', () => {
     const db = new Database(path.join(dir, 'model.db'), { readonly: true });
     try {
       const runs = db.prepare('SELECT release, options FROM runs ORDER BY id').all() as Array<{ release: string; options: string }>;
-      expect(runs.map((r) => r.release)).toEqual(['2.3', '2.4']);
+      // Two replays, then the capacity search of step 5.
+      expect(runs.map((r) => r.release)).toEqual(['2.3', '2.4', '2.4']);
+      expect(db.prepare('SELECT count(*) FROM run_capacity').pluck().get()).toBe(1);
       // The run from the configuration file records which file, byte for byte.
       const config = JSON.parse(runs[1]!.options).config;
       expect(config.path).toBe(path.join(dir, 'examples', 'rehearse.json'));
