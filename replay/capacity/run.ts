@@ -187,7 +187,9 @@ export class CapacityRun extends EventEmitter<CapacityEvents> {
   }
 
   private judge(spec: StageSpec, targetHealth: Record<string, number> | undefined): StageResult {
-    const seconds = this.ticks.filter((r) => (r.second - 1) * 1000 >= spec.judgedFromMs - 1 && r.second * 1000 <= spec.endMs + 1);
+    // Row `second` covers ((second - 1) * tick, second * tick]: only the seconds wholly inside the window.
+    const tick = this.run.options.tickMs;
+    const seconds = this.ticks.filter((r) => (r.second - 1) * tick >= spec.judgedFromMs - 1 && r.second * tick <= spec.endMs + 1);
     const before = this.snapshotAt(spec.judgedFromMs);
     const after = this.snapshotAt(spec.endMs);
     const errorsByKind: Record<string, { count: number; example: string }> = {};

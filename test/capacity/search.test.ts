@@ -90,6 +90,35 @@ describe('rehearse capacity against the embedded bus', () => {
     expect(stored.stages.at(-1)!.pass).toBe(false);
   }, 90_000);
 
+  it('with --refine, backs off after the first failure and tries between the last pass and the first fail', async () => {
+    const search: CapacitySearchSettings = { from: 1, to: 9, step: 2, stageMs: 3000, settleMs: 1500, refine: true };
+    const rates = judgedRates(search);
+    const multipliers = stageMultipliers(1, 9, 2);
+    // R above the 3x stage's rate and below the 5x stage's: the breaking multiplier from R is about 4x.
+    const R = rates[1]! + 0.6 * (rates[2]! - rates[1]!);
+    const perX = rates.reduce((a, r, k) => a + r / multipliers[k]!, 0) / rates.length;
+    const b = await bus(R);
+    const search_ = startCapacity(input(b.url, search));
+    const started: { multiplier: number; refine: boolean }[] = [];
+    search_.on('stageStart', (s) => started.push({ multiplier: s.multiplier, refine: s.refine }));
+    const { answer } = await search_.finished;
+    const main = answer.stages.filter((s) => !s.refine);
+    const refine = answer.stages.filter((s) => s.refine);
+    const lastPass = main.filter((s) => s.pass).at(-1)!.multiplier;
+    const firstFail = answer.firstFailure!.multiplier;
+    expect(refine.length).toBeGreaterThanOrEqual(1);
+    expect(refine.length).toBeLessThanOrEqual(2);
+    expect(refine[0]!.multiplier).toBe((lastPass + firstFail) / 2);
+    for (const r of refine) {
+      expect(r.multiplier).toBeGreaterThan(lastPass);
+      expect(r.multiplier).toBeLessThan(firstFail);
+    }
+    expect(started.filter((s) => s.refine).map((s) => s.multiplier)).toEqual(refine.map((s) => s.multiplier));
+    expect(answer.capacity).toBeGreaterThanOrEqual(lastPass);
+    expect(answer.capacity).toBeLessThan(firstFail);
+    expect(Math.abs(answer.capacity! - R / perX)).toBeLessThanOrEqual(search.step);
+  }, 120_000);
+
   it('says "passes up to 10x" when no stage fails', async () => {
     const search: CapacitySearchSettings = { from: 1, to: 10, step: 1, stageMs: 2500, settleMs: 500, refine: false };
     const b = await bus();
