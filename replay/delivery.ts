@@ -57,8 +57,14 @@ export type DeliveryOutcome = 'first' | 'duplicate' | 'late' | 'ignored';
  * counts as a stream's, plus the window's own latency histogram. Duplicates, which have no
  * scheduled time left to look up, count in the window they arrived in.
  */
-export interface WindowCounts extends StreamCounts {
+export interface WindowStreamCounts extends StreamCounts {
   histogram: hdr.Histogram;
+}
+
+/** A window's verdicts over both streams, and per stream (for learner./control. SLO clauses). */
+export interface WindowCounts extends WindowStreamCounts {
+  learner: WindowStreamCounts;
+  control: WindowStreamCounts;
 }
 
 /** Which window a pair belongs to, from its scheduled time (monotonic ms); negative: none. */
@@ -89,16 +95,18 @@ export class DeliveryTracker {
     this.histograms = { learner: newLatencyHistogram(), control: newLatencyHistogram(), all: newLatencyHistogram() };
   }
 
-  private window(scheduledMs: number): WindowCounts | undefined {
+  /** The window of a scheduled time, as [both streams, this stream]; undefined outside every window. */
+  private window(scheduledMs: number, stream: Stream): [WindowStreamCounts, WindowStreamCounts] | undefined {
     if (!this.windowOf) return undefined;
     const i = this.windowOf(scheduledMs);
     if (i < 0) return undefined;
     let w = this.windows.get(i);
     if (!w) {
-      w = { ...emptyCounts(this.thresholdsMs.length), histogram: newLatencyHistogram() };
+      const counts = (): WindowStreamCounts => ({ ...emptyCounts(this.thresholdsMs.length), histogram: newLatencyHistogram() });
+      w = { ...counts(), learner: counts(), control: counts() };
       this.windows.set(i, w);
     }
-    return w;
+    return [w, w[stream]];
   }
 
   /** Message ids are allocated when a publish is scheduled, in scheduled order. */
@@ -124,8 +132,7 @@ export class DeliveryTracker {
   expect(sub: SubscriberChecks, id: number, scheduledMs: number): void {
     sub.pending.set(id, scheduledMs);
     this.counts[sub.stream].expected++;
-    const w = this.window(scheduledMs);
-    if (w) w.expected++;
+    for (const w of this.window(scheduledMs, sub.stream) ?? []) w.expected++;
     this.withPending.add(sub);
   }
 
@@ -142,8 +149,7 @@ export class DeliveryTracker {
       const c = this.counts[sub.stream];
       c.expected--;
       c.withdrawn++;
-      const w = this.window(scheduled);
-      if (w) {
+      for (const w of this.window(scheduled, sub.stream) ?? []) {
         w.expected--;
         w.withdrawn++;
       }
@@ -158,11 +164,11 @@ export class DeliveryTracker {
       sub.pending.delete(id);
       if (sub.pending.size === 0) this.withPending.delete(sub);
       const latency = nowMs - scheduled;
-      const w = this.window(scheduled);
+      const windows = this.window(scheduled, sub.stream) ?? [];
       if (latency > this.lossLimitMs) {
         c.lost++;
         c.late++;
-        if (w) {
+        for (const w of windows) {
           w.lost++;
           w.late++;
         }
@@ -170,7 +176,7 @@ export class DeliveryTracker {
       }
       c.delivered++;
       for (let i = 0; i < this.thresholdsMs.length; i++) if (latency <= this.thresholdsMs[i]!) c.within[i]!++;
-      if (w) {
+      for (const w of windows) {
         w.delivered++;
         for (let i = 0; i < this.thresholdsMs.length; i++) if (latency <= this.thresholdsMs[i]!) w.within[i]!++;
         recordMs(w.histogram, latency);
@@ -186,8 +192,7 @@ export class DeliveryTracker {
     }
     if (id >= sub.firstId && id < sub.lastId && Number.isInteger(id)) {
       c.duplicates++;
-      const w = this.window(nowMs);
-      if (w) w.duplicates++;
+      for (const w of this.window(nowMs, sub.stream) ?? []) w.duplicates++;
       return 'duplicate';
     }
     this.ignored++;
@@ -204,8 +209,7 @@ export class DeliveryTracker {
         sub.pending.delete(id);
         (sub.lostIds ??= new Set()).add(id);
         this.counts[sub.stream].lost++;
-        const w = this.window(scheduled);
-        if (w) w.lost++;
+        for (const w of this.window(scheduled, sub.stream) ?? []) w.lost++;
         lost++;
       }
       if (sub.pending.size === 0) this.withPending.delete(sub);
@@ -225,10 +229,7 @@ export class DeliveryTracker {
     let n = 0;
     for (const sub of this.withPending) {
       this.counts[sub.stream].unresolved += sub.pending.size;
-      for (const scheduled of sub.pending.values()) {
-        const w = this.window(scheduled);
-        if (w) w.unresolved++;
-      }
+      for (const scheduled of sub.pending.values()) for (const w of this.window(scheduled, sub.stream) ?? []) w.unresolved++;
       n += sub.pending.size;
       sub.pending.clear();
     }

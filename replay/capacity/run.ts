@@ -12,7 +12,7 @@ import type { RunSummary } from '../../db/run-types.js';
 import { startReplay, type ReplayInput, type ReplayRun, type ReplayTick } from '../runner.js';
 import { defaultSlo, parseSlo, type Slo } from '../slo.js';
 import { createSearchPlan, StagedPlan, stageMultipliers, stageSeed } from './plan.js';
-import { capacityAnswer, judgeStage, nextRefine, perStreamClauses, stageSettled, type CapacityAnswer, type StageResult, type StageSpec } from './verdict.js';
+import { capacityAnswer, judgeStage, nextRefine, stageSettled, type CapacityAnswer, type StageResult, type StageSpec } from './verdict.js';
 
 export type { CapacitySearchSettings };
 
@@ -57,12 +57,6 @@ export function validateSearch(s: CapacitySearchSettings, slo: Slo): string[] {
   if (s.to > 1000) problems.push(`--to: ${s.to} is more than 1000 times the recorded load`);
   if (!(s.stageMs > 0)) problems.push('--stage: must be longer than 0');
   if (!(s.settleMs >= 0 && s.settleMs < s.stageMs)) problems.push(`--settle: must be shorter than the stage (${s.stageMs} ms), got ${s.settleMs} ms`);
-  const perStream = perStreamClauses(slo);
-  if (perStream.length > 0) {
-    problems.push(
-      `--slo: ${perStream.map((c) => `"${c.text}"`).join(', ')}: capacity judges each stage over both streams together for now; write the clause without learner./control.`,
-    );
-  }
   return problems;
 }
 

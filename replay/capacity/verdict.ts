@@ -4,7 +4,7 @@
 // generator was the bottleneck). Pure: counts and per-second rows in, results out.
 
 import type { LatencyMs } from '../../db/run-types.js';
-import type { WindowCounts } from '../delivery.js';
+import type { WindowCounts, WindowStreamCounts } from '../delivery.js';
 import { evaluateSlo, formatMs, type ClauseResult, type Slo, type SloClause, type SloStream, type StreamOutcome } from '../slo.js';
 import { latencyOverExpected } from '../verdict.js';
 
@@ -80,7 +80,7 @@ export interface StageResult extends StageSpec {
 export const generatorBoundShare = 0.25;
 
 /** The window's counts as the SLO reads them: expected excludes pairs that got no verdict. */
-export function windowOutcome(w: WindowCounts | undefined, thresholdsMs: readonly number[]): StreamOutcome {
+export function windowOutcome(w: WindowStreamCounts | undefined, thresholdsMs: readonly number[]): StreamOutcome {
   const within = new Map<number, number>();
   thresholdsMs.forEach((t, i) => within.set(t, w?.within[i] ?? 0));
   const h = w?.histogram;
@@ -96,19 +96,15 @@ export function windowOutcome(w: WindowCounts | undefined, thresholdsMs: readonl
 
 const kindOf: Record<SloClause['kind'], FailureKind> = { percentile: 'latency', lost: 'lost', duplicates: 'duplicates', errors: 'errors' };
 
-/** Clauses a stage cannot judge yet: the runtime keeps stage windows over both streams together. */
-export function perStreamClauses(slo: Slo): SloClause[] {
-  return slo.clauses.filter((c) => c.kind !== 'errors' && c.stream !== 'all');
-}
-
 export function judgeStage(input: StageInput, slo: Slo, generatorLagLimitMs: number): StageResult {
   const all = windowOutcome(input.counts, slo.thresholdsMs);
   const secs = input.seconds;
   const sum = (f: (s: StageSecond) => number): number => secs.reduce((a, s) => a + f(s), 0);
   const requests = sum((s) => s.publishes + s.subscribes);
   const errors = sum((s) => s.errors);
-  // Stage windows count both streams together (see perStreamClauses): all three inputs are the window.
-  const clauses = evaluateSlo(slo, { all, learner: all, control: all, requests, errors });
+  const learner = windowOutcome(input.counts?.learner, slo.thresholdsMs);
+  const control = windowOutcome(input.counts?.control, slo.thresholdsMs);
+  const clauses = evaluateSlo(slo, { all, learner, control, requests, errors });
   const lagOf = (s: StageSecond): number => Math.max(s.scheduleLagP99Ms ?? 0, s.loopDelayP99Ms ?? 0);
   const laggingSeconds = secs.filter((s) => lagOf(s) > generatorLagLimitMs).length;
   const generatorBound = secs.length > 0 && laggingSeconds > generatorBoundShare * secs.length;
@@ -146,7 +142,7 @@ export function judgeStage(input: StageInput, slo: Slo, generatorLagLimitMs: num
 }
 
 /** A stage can be judged once its window has ended and every pair in it has a verdict. */
-export function stageSettled(w: WindowCounts | undefined): boolean {
+export function stageSettled(w: WindowStreamCounts | undefined): boolean {
   return !w || w.expected - w.delivered - w.lost - w.unresolved <= 0;
 }
 

@@ -1,15 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { newLatencyHistogram, recordMs, type WindowCounts } from '../../replay/delivery.js';
+import { newLatencyHistogram, recordMs, type WindowCounts, type WindowStreamCounts } from '../../replay/delivery.js';
 import { parseSlo } from '../../replay/slo.js';
 import { capacityAnswer, findKnee, judgeStage, nextRefine, stageSettled, type StageResult, type StageSecond } from '../../replay/capacity/verdict.js';
 
 const slo = parseSlo('p95<=2s, lost>15s, duplicates=0, errors<=1%');
 
-/** A window of n pairs delivered at latencyMs each, `lost` of them lost. */
-function window(n: number, latencyMs: number, lost = 0, duplicates = 0): WindowCounts {
+/** One stream's share of a window: n pairs delivered at latencyMs each, `lost` of them lost. */
+function counts(n: number, latencyMs: number, lost = 0, duplicates = 0, thresholdsMs = slo.thresholdsMs): WindowStreamCounts {
   const h = newLatencyHistogram();
   for (let i = 0; i < n - lost; i++) recordMs(h, latencyMs);
-  return { expected: n, delivered: n - lost, duplicates, lost, late: 0, unresolved: 0, withdrawn: 0, within: slo.thresholdsMs.map((t) => (latencyMs <= t ? n - lost : 0)), histogram: h };
+  return { expected: n, delivered: n - lost, duplicates, lost, late: 0, unresolved: 0, withdrawn: 0, within: thresholdsMs.map((t) => (latencyMs <= t ? n - lost : 0)), histogram: h };
+}
+
+/** A window whose pairs are all learner pairs. */
+function window(n: number, latencyMs: number, lost = 0, duplicates = 0): WindowCounts {
+  return { ...counts(n, latencyMs, lost, duplicates), learner: counts(n, latencyMs, lost, duplicates), control: counts(0, 0) };
 }
 
 const second = (over: Partial<StageSecond> = {}): StageSecond => ({ publishes: 10, subscribes: 10, deliveries: 10, errors: 0, scheduleLagP99Ms: 2, loopDelayP99Ms: 5, ...over });
@@ -19,6 +24,17 @@ function stage(index: number, multiplier: number, counts: WindowCounts | undefin
 }
 
 describe('judgeStage', () => {
+  it('judges learner. and control. clauses on their own stream, and names it', () => {
+    const perStream = parseSlo('p95<=2s, control.p95<=500ms, lost>15s');
+    // 190 fast learner pairs hide 10 slow control pairs from the overall p95, not from control.p95.
+    const t = perStream.thresholdsMs;
+    const all = counts(200, 20, 0, 0, t);
+    const w: WindowCounts = { ...all, learner: counts(190, 20, 0, 0, t), control: counts(10, 900, 0, 0, t) };
+    const s = judgeStage({ spec: { index: 0, multiplier: 1, refine: false, startMs: 0, endMs: 10_000, judgedFromMs: 2000 }, counts: w, seconds: [second()], errorsByKind: {} }, perStream, 200);
+    expect(s.pass).toBe(false);
+    expect(s.failure).toMatchObject({ clause: 'control.p95<=500ms', stream: 'control', kind: 'latency' });
+  });
+
   it('passes a healthy window and fails one whose p95 is over the target, naming the clause and stream', () => {
     const ok = stage(0, 1, window(200, 20));
     expect(ok.pass).toBe(true);
