@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase } from '../db/open.js';
-import { hasModel, openModelReader } from '../db/model-store.js';
+import { hasModel, isModelStale, openModelReader } from '../db/model-store.js';
 import { writeSchoolDay } from '../fixtures/write-day.js';
-import { ingestFiles } from '../ingest/ingest.js';
+import { ingestFiles, rebuildModelIn } from '../ingest/ingest.js';
 import { resolvePlanOptions } from '../replay/plan.js';
 import { replayModel } from '../replay/rehearse.js';
 import type { ReplayTick } from '../replay/runner.js';
@@ -36,8 +36,10 @@ const modelPath = path.join(dir, 'small.db');
 {
   const probe = openDatabase(modelPath);
   const built = hasModel(probe);
+  const stale = isModelStale(probe);
   probe.close();
-  if (!built) {
+  if (stale) rebuildModelIn(modelPath);
+  else if (!built) {
     const day = await writeSchoolDay(path.join(dir, 'small'), 'small');
     await ingestFiles({ files: [day.files.csv], db: modelPath });
   }

@@ -5,9 +5,9 @@ import { parseDuration } from '../core/duration.js';
 import { ExitCode, UsageError } from '../core/errors.js';
 import { startBus, parseFault, mergeFaults, type RunningBus } from '../bus/index.js';
 import { openDatabase } from '../db/open.js';
-import { hasModel, openModelReader } from '../db/model-store.js';
+import { hasModel, isModelStale, openModelReader } from '../db/model-store.js';
 import { writeSchoolDay } from '../fixtures/write-day.js';
-import { ingestFiles } from '../ingest/ingest.js';
+import { ingestFiles, rebuildModelIn } from '../ingest/ingest.js';
 import { createPlan, resolvePlanOptions, summarizePlan } from '../replay/plan.js';
 import { replayModel } from '../replay/rehearse.js';
 import { parseShape } from '../replay/plan/shape.js';
@@ -68,8 +68,13 @@ export function addDemoCommand(program: Command, ctx: CommandContext): Command {
       fs.mkdirSync(dir, { recursive: true });
       const probe = openDatabase(modelPath);
       const built = hasModel(probe);
+      const stale = isModelStale(probe);
       probe.close();
-      if (!built) {
+      if (stale) {
+        // A model an older rehearse wrote (or an interrupted ingest): rebuilt from what it stored.
+        err.write(`rehearse demo: rebuilding the model in ${modelPath} ...\n`);
+        rebuildModelIn(modelPath);
+      } else if (!built) {
         const t0 = Date.now();
         err.write(`rehearse demo: generating the synthetic '${preset}' day in ${dir} ...\n`);
         const day = await writeSchoolDay(path.join(dir, preset), preset);

@@ -600,7 +600,7 @@ export function isModelStale(db: Db): boolean {
 export function staleModelError(db: Db): RehearseError {
   return new RehearseError(
     'REHEARSE_MODEL',
-    `the model in ${db.name} was not finished (an ingest was interrupted, or is still running): ` +
+    `the model in ${db.name} was not finished (an ingest was interrupted or is still running, or an older rehearse wrote it): ` +
       `run \`rehearse ingest --rebuild --db ${db.name}\` (or wait for the running ingest to finish).`,
   );
 }
@@ -680,12 +680,13 @@ export function pickDay(days: readonly ModelDay[], spec: string): ModelDay {
  * The database handle stays the caller's to close.
  */
 export function openModelReader(db: Db, options: ReaderOptions = {}): ModelReader {
+  // A stale model is never used without a word: the plan would rehearse the wrong day. First, so a
+  // database an older rehearse wrote (migration 007 leaves it stale) is told how to rebuild it.
+  if (isModelStale(db)) throw staleModelError(db);
   const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(overviewKey) as { value: string } | undefined;
   if (!row) {
     throw new RehearseError('REHEARSE_MODEL', `${db.name}: holds no model yet. Run \`rehearse ingest <logs> --db ${db.name}\` first.`);
   }
-  // A stale model is never used without a word: the plan would rehearse the wrong day.
-  if (isModelStale(db)) throw staleModelError(db);
   const stored = JSON.parse(row.value) as ModelOverview;
   const days = modelDays(db);
   // A model of several days is read one day at a time: the busiest unless told ('all': every day).

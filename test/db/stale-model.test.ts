@@ -56,7 +56,7 @@ describe('a model left stale by an interrupted ingest', () => {
   it('model, plan and replay refuse with the rebuild command; ingest --rebuild repairs it', async () => {
     expect((await cli(['model', '--db', db])).code).toBe(0);
     interruptRebuild(db);
-    const expected = `rehearse: the model in ${db} was not finished (an ingest was interrupted, or is still running): run \`rehearse ingest --rebuild --db ${db}\``;
+    const expected = `rehearse: the model in ${db} was not finished (an ingest was interrupted or is still running, or an older rehearse wrote it): run \`rehearse ingest --rebuild --db ${db}\``;
     const port = await closedPort();
     for (const args of [
       ['model', '--db', db],
