@@ -22,7 +22,7 @@ Noise: latency percentiles are over all expected pairs (a lost pair ranks last).
 same release differ by chance, so compare estimates each latency change's 95% interval from the
 runs' per-second histograms (a moving-block bootstrap, seeded: the same runs give the same answer).
 A latency clause fails only when the whole interval breaks it (for "p95+10%": the interval's low
-end is above +10%) and the change is at least --latency-floor (default 1 ms). Counts (lost,
+end is above +10%) and the change is at least --latency-floor (default 5 ms). Counts (lost,
 duplicates, errors) are exact and judged as they are. Runs stored before per-second histograms
 are compared plainly, with a warning that their noise is unknown. See docs/report.md.
 Metrics: requests.publish requests.subscribe published expected delivered p50 p95 p99 max

@@ -56,7 +56,7 @@ describe('compare knows the run-to-run noise', () => {
     expect(c.failOn!.pass).toBe(true);
     expect(c.failOn!.clauses[0]).toMatchObject({ withinNoise: true, belowFloor: false, pass: true });
     expect(c.failOn!.clauses[0]!.reason).toMatch(/^rose by \d+(\.\d+)?% \(95% interval -\d+(\.\d+)?%\.\.\+\d+(\.\d+)?%\): within noise, not surely more than 10%$/);
-    expect(c.noise).toMatchObject({ method: 'moving-block bootstrap over seconds', paired: true, replicates: 1000, blockLengthS: 5, level: 0.95, latencyFloorMs: 1, unknown: null });
+    expect(c.noise).toMatchObject({ method: 'moving-block bootstrap over seconds', paired: true, replicates: 1000, blockLengthS: 5, level: 0.95, latencyFloorMs: 5, unknown: null });
     expect(typeof c.noise!.generatorAllowanceMs).toBe('number');
   });
 
@@ -83,7 +83,7 @@ describe('compare knows the run-to-run noise', () => {
     expect(p95(c).relative!).toBeGreaterThan(0.5);
     expect(p95(c).change!).toBeLessThan(1);
     expect(c.failOn!.clauses[0]).toMatchObject({ pass: true, belowFloor: true });
-    expect(c.failOn!.clauses[0]!.reason).toMatch(/but by less than the 1 ms latency floor: not a regression$/);
+    expect(c.failOn!.clauses[0]!.reason).toMatch(/but by less than the 5 ms latency floor: not a regression$/);
     const strict = compareRunsByName(db, 'fast', 'fast-doubled', { failOn: 'p95+10%', latencyFloorMs: 0 });
     expect(strict.failOn!.pass).toBe(false);
   });
