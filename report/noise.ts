@@ -34,7 +34,10 @@ export interface NoiseSettings {
 }
 
 /** A run's seconds as the bootstrap reads them, or why they cannot be read. */
-export type RunSecondsNoise = { ok: true; seconds: LatencySecond[] } | { ok: false; reason: string };
+export type RunSecondsNoise =
+  | { ok: true; seconds: LatencySecond[] }
+  /** `histograms` false: the run has no per-second histograms at all (stored before migration 006). */
+  | { ok: false; reason: string; histograms: boolean };
 
 /**
  * The run's seconds with their delivery latencies. Seconds of runs stored before migration 006
@@ -44,7 +47,7 @@ export function latencySeconds(runId: number, rows: readonly RunSecond[]): RunSe
   const seconds: LatencySecond[] = [];
   for (const row of rows) {
     if (row.deliveries > 0 && (row.deliveryHistogram === null || row.deliveryHistogram === undefined)) {
-      return { ok: false, reason: `run ${runId} has no per-second histograms (stored before migration 006): noise unknown` };
+      return { ok: false, reason: `run ${runId} has no per-second histograms (stored before migration 006): noise unknown`, histograms: false };
     }
     if (!row.deliveryHistogram) {
       seconds.push({ valuesMs: [], counts: [], lost: row.lost });
@@ -53,10 +56,10 @@ export function latencySeconds(runId: number, rows: readonly RunSecond[]): RunSe
     try {
       seconds.push({ ...sparse(row.deliveryHistogram), lost: row.lost });
     } catch (err) {
-      return { ok: false, reason: `run ${runId}: second ${row.second}'s histogram cannot be read (${(err as Error).message}): noise unknown` };
+      return { ok: false, reason: `run ${runId}: second ${row.second}'s histogram cannot be read (${(err as Error).message}): noise unknown`, histograms: false };
     }
   }
-  if (seconds.length < 4) return { ok: false, reason: `run ${runId} has ${seconds.length} seconds stored, too few to estimate noise` };
+  if (seconds.length < 4) return { ok: false, reason: `run ${runId} has ${seconds.length} seconds stored, too few to estimate noise`, histograms: true };
   return { ok: true, seconds };
 }
 

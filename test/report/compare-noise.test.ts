@@ -56,7 +56,7 @@ describe('compare knows the run-to-run noise', () => {
     expect(c.failOn!.pass).toBe(true);
     expect(c.failOn!.clauses[0]).toMatchObject({ withinNoise: true, belowFloor: false, pass: true });
     expect(c.failOn!.clauses[0]!.reason).toMatch(/^rose by \d+(\.\d+)?% \(95% interval -\d+(\.\d+)?%\.\.\+\d+(\.\d+)?%\): within noise, not surely more than 10%$/);
-    expect(c.noise).toMatchObject({ method: 'moving-block bootstrap over seconds', paired: true, replicates: 1000, blockLengthS: 5, level: 0.95, latencyFloorMs: 5, unknown: null });
+    expect(c.noise).toMatchObject({ method: 'moving-block bootstrap over seconds', paired: true, replicates: 1000, blockLengthS: 5, level: 0.95, latencyFloorMs: 5, unknown: null, histograms: true });
     expect(typeof c.noise!.generatorAllowanceMs).toBe('number');
   });
 
@@ -106,6 +106,7 @@ describe('compare knows the run-to-run noise', () => {
     const c = compareRunsByName(db, 'old', 'slower', { failOn: 'p95+10%' });
     expect(c.noise!.unknown).toMatch(/^run 6 has no per-second histograms \(stored before migration 006\): noise unknown$/);
     expect(p95(c).withinNoise).toBeNull();
+    expect(c.noise!.histograms).toBe(false);
     const plain = evaluateFailOn(parseFailOn('p95+10%'), loadFigures('old'), loadFigures('slower'))[0]!;
     expect(c.failOn!.clauses[0]!.pass).toBe(plain.pass);
     const out = io();
