@@ -7,11 +7,13 @@ import { openModelReader } from '../db/model-store.js';
 import { formatTickLine } from '../replay/display.js';
 import { resolveReplayOptions } from '../replay/options.js';
 import { windowSyntaxProblem } from '../replay/plan/options.js';
+import { parseShape, type Shape } from '../replay/plan/shape.js';
 import { parseSlo, defaultSlo, formatMs } from '../replay/slo.js';
 import { startCapacity, validateSearch, type CapacityResult, type CapacityRun } from '../replay/capacity/run.js';
 import type { StageResult } from '../replay/capacity/verdict.js';
 import type { CapacitySearchSettings } from '../db/capacity-store.js';
 import type { CommandContext } from './program.js';
+import { modelDayFlag } from './plan.js';
 import { parseReplayFlags } from './replay.js';
 import { addTargetOptions, collect } from './target-flags.js';
 
@@ -41,6 +43,8 @@ export function addCapacityCommand(program: Command, ctx: CommandContext): Comma
     .option('--window <w>', "where in the recorded day: 'peak', 'all', 'HH:MM-HH:MM' or an ISO interval", 'peak')
     .option('--speed <n>', 'divide recorded gaps by n', '1')
     .option('--seed <n>', 'seed of every stage\'s plan, the backoff jitter and the topic nonce', '1')
+    .option('--shape <expr>', "what-if applied to the model before every stage is drawn, e.g. 'learnerPublishInterval*0.5' (repeatable; docs/shape.md)", collect, [])
+    .option('--day <YYYY-MM-DD|peak|all>', "which recorded day of a multi-day model (default: the busiest, 'peak')")
     .option('--release <label>', 'label of the release under test (runs and compare group by it)')
     .option('--results <file>', 'write results to this database instead of the model database')
     .option('--scrape <url>', "sample the target's Prometheus metrics, e.g. http://host:8080/metrics (health per stage)")
@@ -80,6 +84,14 @@ export function addCapacityCommand(program: Command, ctx: CommandContext): Comma
       if (!(speed > 0)) problems.push(`--speed: must be positive, got ${speed}`);
       const seed = num('--seed', str(flags.seed), 1);
       if (!(Number.isSafeInteger(seed) && seed >= 0)) problems.push(`--seed: expected a non-negative integer, got '${str(flags.seed)}'`);
+      let shape: Shape | undefined;
+      try {
+        const parsed = parseShape(Array.isArray(flags.shape) ? flags.shape : []);
+        if (parsed.terms.length > 0) shape = parsed;
+      } catch (err) {
+        if (!(err instanceof UsageError)) throw err;
+        problems.push(err.message);
+      }
       const window = (str(flags.window) ?? 'peak').trim();
       const windowProblem = windowSyntaxProblem(window);
       if (windowProblem) problems.push(`--window: ${windowProblem}`);
@@ -102,7 +114,7 @@ export function addCapacityCommand(program: Command, ctx: CommandContext): Comma
       let resultsDb: Db = modelDb;
       try {
         if (resultsPath !== undefined && path.resolve(resultsPath) !== path.resolve(modelPath)) resultsDb = openDatabase(resultsPath);
-        const search_ = startCapacity({ ...replayFlags, model: openModelReader(modelDb), db: resultsDb, search, window, speed, planSeed: seed });
+        const search_ = startCapacity({ ...replayFlags, model: openModelReader(modelDb, modelDayFlag(flags)), db: resultsDb, search, window, speed, planSeed: seed, ...(shape ? { shape } : {}) });
         const result = await followCapacity(search_, ctx, { json: flags.json === true, resultsPath: resultsPath ?? modelPath });
         ctx.setExitCode(result.answer.exitCode === 0 ? ExitCode.ok : ExitCode.failed);
       } finally {

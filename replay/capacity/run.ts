@@ -10,6 +10,8 @@ import type { ModelReader } from '../../db/model-types.js';
 import { runScrapes } from '../../db/run-queries.js';
 import type { RunSummary } from '../../db/run-types.js';
 import { startReplay, type ReplayInput, type ReplayRun, type ReplayTick } from '../runner.js';
+import { shapeClient, shapeTexts, type Shape } from '../plan/shape.js';
+import { shapeModel } from '../plan/shaped-model.js';
 import { defaultSlo, parseSlo, type Slo } from '../slo.js';
 import { createSearchPlan, StagedPlan, stageMultipliers, stageSeed } from './plan.js';
 import { capacityAnswer, judgeStage, nextRefine, stageSettled, type CapacityAnswer, type StageResult, type StageSpec } from './verdict.js';
@@ -24,6 +26,8 @@ export interface CapacityInput extends Omit<ReplayInput, 'events' | 'run' | 'win
   speed?: number;
   /** Seeds every stage's plan (each stage draws with a seed of its own derived from it). */
   planSeed?: number;
+  /** A what-if applied to the model before any stage is drawn (docs/shape.md). */
+  shape?: Shape;
 }
 
 export interface CapacityResult {
@@ -96,14 +100,17 @@ export class CapacityRun extends EventEmitter<CapacityEvents> {
     const horizonMs = searchHorizonMs(s, n, lossMs);
     const speed = input.speed ?? 1;
     const seed = input.planSeed ?? 1;
-    this.plan = createSearchPlan(input.model, this.multipliers, s.stageMs, { window: input.window ?? 'peak', speed, seed, horizonMs });
+    const model = input.shape ? shapeModel(input.model, input.shape, seed) : input.model;
+    this.plan = createSearchPlan(model, this.multipliers, s.stageMs, { window: input.window ?? 'peak', speed, seed, horizonMs });
     this.multipliers.forEach((m, k) => {
       const startMs = k * s.stageMs;
       this.specs.push({ index: k, multiplier: m, refine: false, startMs, endMs: startMs + s.stageMs, judgedFromMs: startMs + s.settleMs });
     });
-    const { model: _model, search: _search, window: _window, speed: _speed, planSeed: _planSeed, ...replay } = input;
+    const { model: _model, search: _search, window: _window, speed: _speed, planSeed: _planSeed, shape, ...replay } = input;
     this.run = startReplay({
       ...replay,
+      // A shape's client terms (pollTimeout, backoff) are what the virtual users do, as in replay.
+      ...(shape ? shapeClient(shape) : {}),
       seed: replay.seed ?? seed,
       events: this.plan,
       durationMs: horizonMs,
@@ -117,6 +124,7 @@ export class CapacityRun extends EventEmitter<CapacityEvents> {
         modelFingerprint: this.plan.modelFingerprint,
         plannedDurationMs: n * s.stageMs,
         rampMs: 0,
+        ...(shape ? { shape: shapeTexts(shape) } : {}),
       },
     });
     this.run.on('start', () => {

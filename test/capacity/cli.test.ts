@@ -46,6 +46,13 @@ describe('rehearse capacity', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ error: { code: 'REHEARSE_USAGE' }, exitCode: 2 });
   });
 
+  it('takes --shape as replay does: a bad term is named with the known ones, exit 2', async () => {
+    const r = await cli(['capacity', '--db', modelFile, '--target', 'http://127.0.0.1:9', '--shape', 'learnerPublishIntervall*0.5']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/learnerPublishIntervall/);
+    expect(r.stderr).toMatch(/learnerPublishInterval\b/);
+  });
+
   describe('against the embedded bus', () => {
     let bus: RunningBus;
     afterAll(async () => bus?.close());
