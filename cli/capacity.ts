@@ -1,8 +1,6 @@
-import path from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../core/duration.js';
 import { ExitCode, UsageError } from '../core/errors.js';
-import { openDatabase, type Db } from '../db/open.js';
 import { openModelReader } from '../db/model-store.js';
 import { formatTickLine } from '../replay/display.js';
 import { resolveReplayOptions } from '../replay/options.js';
@@ -14,7 +12,7 @@ import type { StageResult } from '../replay/capacity/verdict.js';
 import type { CapacitySearchSettings } from '../db/capacity-store.js';
 import type { CommandContext } from './program.js';
 import { modelDayFlag } from './plan.js';
-import { parseReplayFlags } from './replay.js';
+import { parseReplayFlags, withRunDatabases } from './replay.js';
 import { addTargetOptions, collect } from './target-flags.js';
 
 // `rehearse capacity`: one continuous rehearsal that raises the multiplier stage by stage and
@@ -108,19 +106,11 @@ export function addCapacityCommand(program: Command, ctx: CommandContext): Comma
       if (problems.length > 0 || !replayFlags) {
         throw new UsageError(problems.length === 1 ? problems[0]! : `${problems.length} options are invalid:\n  ${problems.join('\n  ')}`);
       }
-      const modelPath = String(flags.db);
-      const resultsPath = str(flags.results);
-      const modelDb = openDatabase(modelPath, { mustExist: true });
-      let resultsDb: Db = modelDb;
-      try {
-        if (resultsPath !== undefined && path.resolve(resultsPath) !== path.resolve(modelPath)) resultsDb = openDatabase(resultsPath);
-        const search_ = startCapacity({ ...replayFlags, model: openModelReader(modelDb, modelDayFlag(flags)), db: resultsDb, search, window, speed, planSeed: seed, ...(shape ? { shape } : {}) });
-        const result = await followCapacity(search_, ctx, { json: flags.json === true, resultsPath: resultsPath ?? modelPath });
+      await withRunDatabases(String(flags.db), str(flags.results), async ({ modelDb, resultsDb, resultsPath }) => {
+        const search_ = startCapacity({ ...replayFlags!, model: openModelReader(modelDb, modelDayFlag(flags)), db: resultsDb, search, window, speed, planSeed: seed, ...(shape ? { shape } : {}) });
+        const result = await followCapacity(search_, ctx, { json: flags.json === true, resultsPath });
         ctx.setExitCode(result.answer.exitCode === 0 ? ExitCode.ok : ExitCode.failed);
-      } finally {
-        if (resultsDb !== modelDb) resultsDb.close();
-        modelDb.close();
-      }
+      });
     });
 }
 

@@ -74,19 +74,11 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
         if (config) problems.splice(0, problems.length, ...problems.map((p) => config.attribute(p)));
         throw new UsageError(problems.length === 1 ? problems[0]! : `${problems.length} options are invalid:\n  ${problems.join('\n  ')}`);
       }
-      const modelPath = String(flags.db);
-      const resultsPath = str(flags.results);
-      const modelDb = openDatabase(modelPath, { mustExist: true });
-      let resultsDb: Db = modelDb;
-      try {
-        if (resultsPath !== undefined && path.resolve(resultsPath) !== path.resolve(modelPath)) resultsDb = openDatabase(resultsPath);
-        const { run } = replayModel({ ...replayFlags, model: openModelReader(modelDb, modelDayFlag(flags)), planOptions, db: resultsDb });
-        const summary = await followRun(run, ctx, { json: flags.json === true, resultsPath: resultsPath ?? modelPath });
+      await withRunDatabases(String(flags.db), str(flags.results), async ({ modelDb, resultsDb, resultsPath }) => {
+        const { run } = replayModel({ ...replayFlags!, model: openModelReader(modelDb, modelDayFlag(flags)), planOptions: planOptions!, db: resultsDb });
+        const summary = await followRun(run, ctx, { json: flags.json === true, resultsPath });
         if (!summary.pass) ctx.setExitCode(ExitCode.failed);
-      } finally {
-        if (resultsDb !== modelDb) resultsDb.close();
-        modelDb.close();
-      }
+      });
     });
 }
 
@@ -94,6 +86,26 @@ function targetOptionsFlag(lines: Flags[string]): Record<string, string> {
   const { options, problems } = parseTargetOptions(Array.isArray(lines) ? lines : []);
   if (problems.length > 0) throw new UsageError(problems.join('\n  '));
   return options;
+}
+
+/**
+ * Opens the model database and, when --results names another file, the results database; runs
+ * `use`; closes both whatever happens. Shared by replay and capacity.
+ */
+export async function withRunDatabases<T>(
+  modelPath: string,
+  resultsFlag: string | undefined,
+  use: (dbs: { modelDb: Db; resultsDb: Db; resultsPath: string }) => Promise<T>,
+): Promise<T> {
+  const modelDb = openDatabase(modelPath, { mustExist: true });
+  let resultsDb: Db = modelDb;
+  try {
+    if (resultsFlag !== undefined && path.resolve(resultsFlag) !== path.resolve(modelPath)) resultsDb = openDatabase(resultsFlag);
+    return await use({ modelDb, resultsDb, resultsPath: resultsFlag ?? modelPath });
+  } finally {
+    if (resultsDb !== modelDb) resultsDb.close();
+    modelDb.close();
+  }
 }
 
 /** The replay-specific flags as the runtime's options (the plan's are resolved by resolvePlanOptions). */
