@@ -3,6 +3,7 @@
 // session re-derived later (its actor's role changed, a later file continued it) takes back
 // exactly what it gave.
 
+import type { DerivedSessionFields } from '../../db/model-store.js';
 import type { DistributionName } from '../../db/model-types.js';
 import type { SessionRecordRow } from '../../db/session-pack.js';
 import type { ActorRole } from './roles.js';
@@ -10,16 +11,10 @@ import type { ActorRole } from './roles.js';
 export const OP_PUBLISH = 1;
 export const OP_SUBSCRIBE = 2;
 
-export interface SessionFacts {
+/** The stored row's derived fields (without the role, which is the actor's) and the session's span. */
+export interface SessionFacts extends Omit<DerivedSessionFields, 'role'> {
   startMs: number;
   endMs: number;
-  publishTopic: number | null;
-  controlTopic: number | null;
-  publishes: number;
-  messages: number;
-  polls: number;
-  controls: number;
-  errors: number;
   /** Distribution values this session gives (rosterSize and proctorLeadTime come from rosters.ts). */
   values: Array<[DistributionName, number]>;
 }
