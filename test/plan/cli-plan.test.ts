@@ -4,12 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openDatabase } from '../../db/open.js';
-import { writeModel, type ModelData, type TimelineRow } from '../../db/model-store.js';
-import { distributionNames, type Distribution } from '../../db/model-types.js';
 import type { PlanSummary } from '../../replay/plan-types.js';
 import { writeSchoolDay } from '../../fixtures/write-day.js';
-import { syntheticModel } from '../../fixtures/synthetic-model.js';
+import { writeSyntheticModel } from './synthetic-db.js';
 
 const run = promisify(execFile);
 const bin = path.resolve(__dirname, '../../dist/cli/bin.js');
@@ -20,21 +17,7 @@ let dbFile = '';
 beforeAll(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rehearse-plan-'));
   dbFile = path.join(dir, 'model.db');
-  const m = syntheticModel({ classes: 20, seed: 2 });
-  const sessions = [...m.classes()].flatMap((c) => (c.proctor ? [c.proctor, ...c.learners] : c.learners));
-  const timeline: TimelineRow[] = sessions.flatMap((s) => m.timeline(s.id).map((e) => ({ ...e, sessionId: s.id })));
-  const data: ModelData = {
-    overview: m.overview(),
-    actors: sessions.map((s) => ({ id: s.id, pseudonym: s.actor, role: s.role, clientFamily: null })),
-    sessions: sessions.map((s) => ({ ...s, actorId: s.id, pseudonym: `${s.actor}#1`, publishTopic: null, controlTopic: null })),
-    rosters: [...m.classes()].flatMap((c) => (c.proctor ? c.learners.map((l) => ({ proctorSessionId: c.proctor!.id, learnerSessionId: l.id })) : [])),
-    timeline,
-    distributions: distributionNames.map((n) => m.distribution(n)).filter((d): d is Distribution => d !== null),
-    arrivals: m.arrivals().filter((a) => a.learners > 0),
-  };
-  const db = openDatabase(dbFile);
-  writeModel(db, data);
-  db.close();
+  writeSyntheticModel(dbFile, { classes: 20, seed: 2 });
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

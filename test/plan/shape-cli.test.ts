@@ -7,8 +7,7 @@ import { startBus, type RunningBus } from '../../bus/index.js';
 import { MemoryOutput } from '../../cli/io.js';
 import { main } from '../../cli/program.js';
 import { openDatabase } from '../../db/open.js';
-import { openModelReader, writeModel, type ModelData, type TimelineRow } from '../../db/model-store.js';
-import { distributionNames, type Distribution } from '../../db/model-types.js';
+import { openModelReader } from '../../db/model-store.js';
 import { resolveRun, runSamples, runSeconds } from '../../db/run-queries.js';
 import { parseShape } from '../../replay/plan/shape.js';
 import { shapeModel } from '../../replay/plan/shaped-model.js';
@@ -17,7 +16,7 @@ import { compareRunsByName } from '../../report/compare.js';
 import { computeFidelity } from '../../report/fidelity.js';
 import { formatRunsTable, listRunEntries } from '../../report/runs-list.js';
 import { ksDistance } from '../../stats/ks.js';
-import { syntheticModel } from '../../fixtures/synthetic-model.js';
+import { writeSyntheticModel } from './synthetic-db.js';
 
 // --shape end to end: plan shows the shaped model beside the recorded one, a shaped replay against
 // the embedded bus sends the shaped distributions (KS < 0.05), and the run carries its shape into
@@ -44,21 +43,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rehearse-shape-'));
   modelFile = path.join(dir, 'model.db');
   resultsFile = path.join(dir, 'results.db');
-  const m = syntheticModel({ classes: 60, seed: 3, publishMedianMs: 30_000 });
-  const sessions = [...m.classes()].flatMap((c) => (c.proctor ? [c.proctor, ...c.learners] : c.learners));
-  const timeline: TimelineRow[] = sessions.flatMap((s) => m.timeline(s.id).map((e) => ({ ...e, sessionId: s.id })));
-  const data: ModelData = {
-    overview: m.overview(),
-    actors: sessions.map((s) => ({ id: s.id, pseudonym: s.actor, role: s.role, clientFamily: null })),
-    sessions: sessions.map((s) => ({ ...s, actorId: s.id, pseudonym: `${s.actor}#1`, publishTopic: null, controlTopic: null })),
-    rosters: [...m.classes()].flatMap((c) => (c.proctor ? c.learners.map((l) => ({ proctorSessionId: c.proctor!.id, learnerSessionId: l.id })) : [])),
-    timeline,
-    distributions: distributionNames.map((n) => m.distribution(n)).filter((d): d is Distribution => d !== null),
-    arrivals: m.arrivals().filter((a) => a.learners > 0),
-  };
-  const db = openDatabase(modelFile);
-  writeModel(db, data);
-  db.close();
+  writeSyntheticModel(modelFile, { classes: 60, seed: 3, publishMedianMs: 30_000 });
   bus = await startBus({ port: 0, seed: 1 });
 });
 afterAll(async () => {
