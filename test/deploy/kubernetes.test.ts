@@ -150,6 +150,29 @@ describe('the rehearsal Job keeps what docs/scale-out.md promises', () => {
   });
 });
 
+describe('docs/scale-out.md and the files it walks through', () => {
+  const docs = fs.readFileSync(path.join(repo, 'docs/scale-out.md'), 'utf8');
+
+  it('names every file under deploy/kubernetes/', () => {
+    for (const file of fs.readdirSync(kubernetesDir)) expect(docs).toContain(file);
+  });
+
+  it('its commands name the Job, the container and the claims as the manifests do', () => {
+    const job = jobIn('job.yaml');
+    expect(job.metadata?.name).toBe('rehearse');
+    expect(docs).toContain('batch.kubernetes.io/job-name=rehearse');
+    expect(docs).toContain('job/rehearse');
+    const container = job.spec!.template.spec!.containers[0]!;
+    expect(docs).toContain(`--local -f deploy/kubernetes/job.yaml -c ${container.name}`);
+    expect(docs).toContain(`set image --local -f - ${container.name}=`);
+    for (const name of (container.env ?? []).filter((e) => e.value !== undefined).map((e) => e.name)) expect(docs).toContain(`${name}=`);
+    const pods = manifests.map((m) => m.object).filter(isPod).map((p) => p.metadata!.name!);
+    expect(pods.sort()).toEqual(['rehearse-model-loader', 'rehearse-results-reader']);
+    for (const pod of pods) expect(docs).toContain(`${pod}:/`);
+    expect(docs).toContain('/model-ro/model.db');
+  });
+});
+
 describe('deploy/kubernetes/Dockerfile', () => {
   const dockerfile = readDockerfile(path.join(kubernetesDir, 'Dockerfile'));
   const shipped = finalStage(dockerfile);
