@@ -56,6 +56,18 @@ describe('deploy/kubernetes manifests against the Kubernetes object schema', () 
     expect(problems[0]).toMatch(/spec\/parallelism must be integer/);
   });
 
+  it('rejects a field the schema does not know (which the schema alone would let through)', () => {
+    const typo = structuredClone(jobIn('job.yaml')) as unknown as Record<string, unknown> & IJob;
+    const mount = typo.spec!.template.spec!.containers[0]!.volumeMounts![0]! as unknown as Record<string, unknown>;
+    delete mount.readOnly;
+    mount.readonly = true;
+    (typo.spec as unknown as Record<string, unknown>).parallelizm = 50;
+    expect(schemaProblems(typo).sort()).toEqual([
+      '/spec/parallelizm: not a field of batch/v1 Job',
+      '/spec/template/spec/containers/0/volumeMounts/0/readonly: not a field of batch/v1 Job',
+    ]);
+  });
+
   it('rejects a Pod without containers, and a kind it has no schema for', () => {
     const pod = manifests.find((m) => isPod(m.object))!.object;
     const spec = { ...(pod.spec as Record<string, unknown>) };

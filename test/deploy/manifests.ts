@@ -41,17 +41,50 @@ const models: Record<string, (data: never) => { validate(): void }> = {
   'v1 Pod': (data) => new Pod(data),
 };
 
-/** The schema's complaints about one object ([] when valid). */
+/**
+ * The schema's complaints about one object ([] when valid), unknown fields included: the
+ * schema itself accepts any extra key, so `readonly: true` (for readOnly) would pass it while
+ * the cluster ignores it. The compiled validator reads every field it knows; a field it never
+ * read is one it does not know.
+ */
 export function schemaProblems(object: Record<string, unknown>): string[] {
   const key = `${String(object.apiVersion)} ${String(object.kind)}`;
   const model = models[key];
   if (!model) return [`no schema for ${key}: add its kubernetes-models class to test/deploy/manifests.ts`];
+  const instance = model(object as never);
+  const read = new Set<string>();
   try {
-    model(object as never).validate();
-    return [];
+    instance.validate.call(recordReads(instance, '', read));
   } catch (err) {
     return [(err as Error).message];
   }
+  return unreadFields(object, '', read).map((at) => `${at}: not a field of ${key}`);
+}
+
+/** A view of value that notes every path read through it (and every key listed, as maps are). */
+function recordReads(value: unknown, at: string, read: Set<string>): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  return new Proxy(value, {
+    get(target, property, receiver) {
+      const got: unknown = Reflect.get(target, property, receiver);
+      if (typeof property !== 'string') return got;
+      read.add(`${at}/${property}`);
+      return typeof got === 'function' ? got : recordReads(got, `${at}/${property}`, read);
+    },
+    ownKeys(target) {
+      const keys = Reflect.ownKeys(target);
+      for (const k of keys) if (typeof k === 'string') read.add(`${at}/${k}`);
+      return keys;
+    },
+  });
+}
+
+function unreadFields(value: unknown, at: string, read: ReadonlySet<string>): string[] {
+  if (value === null || typeof value !== 'object') return [];
+  return Object.keys(value).flatMap((k) => {
+    const path = `${at}/${k}`;
+    return read.has(path) ? unreadFields((value as Record<string, unknown>)[k], path, read) : [path];
+  });
 }
 
 export function isJob(object: Record<string, unknown>): object is Record<string, unknown> & IJob {
