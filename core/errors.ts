@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'REHEARSE_RUN_NOT_FOUND' // a run name did not resolve
   | 'REHEARSE_TARGET' // the target is unreachable or does not speak protocol v1
   | 'REHEARSE_DB' // a database file cannot be opened or is not ours
+  | 'REHEARSE_RESULT' // a shard's run result is unreadable, or shards do not belong together
+  | 'REHEARSE_WORKER' // a worker process of --workers died or broke its protocol
   | 'REHEARSE_INTERNAL';
 
 export class RehearseError extends Error {

@@ -42,6 +42,9 @@ interface RunRow extends RunSettings {
   summary: string | null;
   pid: number | null;
   host: string | null;
+  group_id: string | null;
+  shard_index: number | null;
+  shard_count: number | null;
   /** Joined by the queries below: the highest run_seconds.second written, NULL for none. */
   last_second: number | null;
 }
@@ -121,6 +124,9 @@ function toRun(row: RunRow, probe: LivenessProbe = localProbe()): StoredRun {
       : row.status,
     ...(row.pid !== null ? { pid: row.pid } : {}),
     ...(row.host !== null ? { host: row.host } : {}),
+    groupId: row.group_id,
+    shardIndex: row.shard_index,
+    shardCount: row.shard_count ?? 1,
     pass: row.pass === null ? null : row.pass !== 0,
     verdict: parseJson<Verdict>(row.verdict, 'verdict', row.id),
     summary: parseJson<RunSummary>(row.summary, 'summary', row.id),

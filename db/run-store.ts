@@ -20,6 +20,12 @@ export interface NewRun extends RunSettings {
   /** The process writing the run and its host (default: this process), so readers can spot a killed one. */
   pid?: number;
   host?: string;
+  /** The rehearsal this run is a shard of, or the merge of (migration 009). */
+  groupId?: string | null;
+  /** i of --shard i/N; null for a merged run or a whole-plan run. */
+  shardIndex?: number | null;
+  /** N; 1 for a whole-plan run. */
+  shardCount?: number;
 }
 
 export interface FinishedRun {
@@ -51,7 +57,10 @@ export class RunWriter {
     );
     this.insertScrape = db.prepare('INSERT INTO run_scrapes (run_id, at_ms, metric, labels, value) VALUES (?, ?, ?, ?, ?)');
     this.secondAndScrapes = db.transaction((second: RunSecond | null, scrapes: readonly ScrapeSample[]) => {
-      if (second) this.insertSecond.run({ runId: this.runId, ...second, deliveryHistogram: second.deliveryHistogram ?? null });
+      if (second) {
+        const { scheduleLagHistogram: _notStored, ...row } = second as RunSecond & { scheduleLagHistogram?: unknown };
+        this.insertSecond.run({ runId: this.runId, ...row, deliveryHistogram: row.deliveryHistogram ?? null });
+      }
       for (const s of scrapes) this.insertScrape.run(this.runId, Math.round(s.atMs), s.metric, s.labels, s.value);
     });
   }
@@ -86,8 +95,8 @@ export function beginRun(db: Db, run: NewRun): RunWriter {
   const info = db
     .prepare(
       `INSERT INTO runs (release, target, scale, mode, window, speed, seed, planned_duration_ms, model_fingerprint,
-        rehearse_version, options, started_at, status, pid, host)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
+        rehearse_version, options, started_at, status, pid, host, group_id, shard_index, shard_count)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)`,
     )
     .run(
       run.release,
@@ -104,6 +113,9 @@ export function beginRun(db: Db, run: NewRun): RunWriter {
       run.startedAt,
       run.pid ?? process.pid,
       run.host ?? os.hostname(),
+      run.groupId ?? null,
+      run.shardIndex ?? null,
+      run.shardCount ?? 1,
     );
   return new RunWriter(db, Number(info.lastInsertRowid));
 }

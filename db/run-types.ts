@@ -55,6 +55,8 @@ export interface RunSummary extends RunSettings {
   scheduleLagMs: LatencyMs;
   /** True when the generator, not the target, limited the run (schedule lag or event-loop delay too high). */
   generatorBound: boolean;
+  /** Present when the run was split into shards (--workers, or shards merged by `rehearse merge`): how many, and which are in it. */
+  shards?: { count: number; indexes: number[] };
   pass: boolean;
   verdict: Verdict;
 }

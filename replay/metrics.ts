@@ -4,9 +4,9 @@
 
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
-import type { RunSecond } from '../db/run-types.js';
 import type { DeliveryTracker } from './delivery.js';
 import { newLatencyHistogram, percentileMs, recordMs } from './delivery.js';
+import type { ResultSecond } from './result.js';
 import type { Failure } from './target/types.js';
 
 export interface RequestCounts {
@@ -83,6 +83,7 @@ export class RunMetrics {
   private loopAll: IntervalHistogram | undefined;
   openPolls = 0;
   virtualUsers = 0;
+  peakVirtualUsers = 0;
   learnerSessions = 0;
   proctorSessions = 0;
   private last = { ...emptyRequestCounts(), delivered: 0, duplicates: 0, lost: 0 };
@@ -132,13 +133,13 @@ export class RunMetrics {
   }
 
   /** The per-second row; resets what is per second. */
-  secondRow(second: number, tracker: DeliveryTracker): RunSecond {
+  secondRow(second: number, tracker: DeliveryTracker): ResultSecond {
     const totals = deliveryTotals(tracker);
     const h = tracker.secondHistogram;
     const loopP99 = this.loopSecond && this.loopSecond.count > 0 ? this.loopSecond.percentile(99) / 1e6 : null;
     this.loopSecond?.reset();
     const c = this.c;
-    const row: RunSecond = {
+    const row: ResultSecond = {
       second,
       virtualUsers: this.virtualUsers,
       openPolls: this.openPolls,
@@ -156,7 +157,9 @@ export class RunMetrics {
       scheduleLagP99Ms: percentileMs(this.lagSecond, 99),
       loopDelayP99Ms: loopP99,
       deliveryHistogram: h.totalCount > 0 ? hdr.encodeIntoCompressedBase64(h) : null,
+      scheduleLagHistogram: this.lagSecond.totalCount > 0 ? hdr.encodeIntoCompressedBase64(this.lagSecond) : null,
     };
+    this.peakVirtualUsers = Math.max(this.peakVirtualUsers, this.virtualUsers);
     h.reset();
     this.lagSecond.reset();
     this.last = { ...c, delivered: totals.delivered, duplicates: totals.duplicates, lost: totals.lost };

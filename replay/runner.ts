@@ -17,6 +17,7 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { rehearseVersion } from '../core/version.js';
 import { busyError, isBusy, type Db } from '../db/open.js';
 import { beginRun, type RunWriter, type ScrapeSample } from '../db/run-store.js';
+import os from 'node:os';
 import type { RunSecond, RunSettings, RunStatus, RunSummary } from '../db/run-types.js';
 import { seededRandom } from '../stats/random.js';
 import type { PlanEvent } from './plan-types.js';
@@ -34,7 +35,9 @@ import { Subscribers } from './subscribers.js';
 import { createTarget, type TargetSpec } from './target/index.js';
 import type { Target } from './target/types.js';
 import { startTargetScrape, type TargetScrape } from './target-scrape.js';
-import { summarizeRun } from './verdict.js';
+import { runResultFormat, runResultVersion, settingsFingerprint, type ResultSecond, type ResultSettings, type RunResult } from './result.js';
+import { summarizeResult, summarizeRun } from './verdict.js';
+import { storedResultParts } from './result-store.js';
 import { Waits } from './waits.js';
 
 export type ScrapeStarter = typeof startTargetScrape;
@@ -60,6 +63,15 @@ export interface ReplayInput extends ReplayOptionsInput {
    * the tracker then keeps verdicts per window (capacity stages). Negative: in no window.
    */
   windowOf?: (planMs: number) => number;
+  /** Which share of the plan's classes this process runs (the plan was built with the same shard). */
+  shard?: { index: number; count: number };
+  /**
+   * The common start of every shard (epoch ms, --start-at): the load waits for it after the
+   * pre-flight; a shard past it starts at once and records how late it was.
+   */
+  startAtMs?: number;
+  /** The rehearsal this shard belongs to, stored with the run (runs.group_id). */
+  groupId?: string;
 }
 
 export interface ReplayStart {
@@ -72,7 +84,7 @@ export interface ReplayStart {
 }
 
 /** A per-second snapshot: the stored RunSecond plus running totals for displays. */
-export interface ReplayTick extends RunSecond {
+export interface ReplayTick extends ResultSecond {
   elapsedMs: number;
   requests: number;
   totals: { published: number; expected: number; delivered: number; duplicates: number; lost: number; errors: number; retries: number };
@@ -136,6 +148,11 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
   private readonly unwritten: Array<{ row: RunSecond | null; scrapes: ScrapeSample[] }> = [];
   private warnedBusy = false;
   private lastSecond = -1;
+  /** Every second's row, kept for the portable result (a few hundred bytes each). */
+  private readonly seconds: ResultSecond[] = [];
+  private startedAt = '';
+  private startLateMs = 0;
+  private result: RunResult | undefined;
   private resolveFinished!: (s: RunSummary) => void;
   private rejectFinished!: (e: unknown) => void;
   private finishing = false;
@@ -204,7 +221,9 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
       }
       this.target = this.input.targetImpl ?? (await createTarget(spec));
       this.wire(this.target);
+      await this.waitForStartAt();
       const startedAt = new Date(this.clock.nowMs()).toISOString();
+      this.startedAt = startedAt;
       if (this.input.db) {
         const o = this.options;
         this.writer = beginRun(this.input.db, {
@@ -214,6 +233,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
           rehearseVersion,
           options: describeOptions(o),
           startedAt,
+          ...(this.input.shard && this.input.shard.count > 1 ? { shardIndex: this.input.shard.index, shardCount: this.input.shard.count, groupId: this.input.groupId ?? null } : {}),
         });
       }
       // Per-second writes must not stall the generator on a lock another process holds.
@@ -241,12 +261,30 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     }
   }
 
+  /** Shards of one rehearsal start together: wait for --start-at, or record how late this one is. */
+  private async waitForStartAt(): Promise<void> {
+    const at = this.input.startAtMs;
+    if (at === undefined) return;
+    const waitMs = at - this.clock.nowMs();
+    if (waitMs > 0) {
+      const timers = this.input.timers ?? systemTimers;
+      await new Promise<void>((resolve) => timers.setTimeout(resolve, waitMs));
+    }
+    this.startLateMs = Math.max(0, this.clock.nowMs() - at);
+    if (this.startLateMs >= 1000) {
+      const shard = this.input.shard ? `shard ${this.input.shard.index}/${this.input.shard.count}` : 'this run';
+      this.emit('warning', `${shard} started ${(this.startLateMs / 1000).toFixed(1)} s after --start-at ${new Date(at).toISOString()}: its load is that late (the merge reports it)`);
+    }
+  }
+
   private wire(target: Target): void {
     const o = this.options;
+    const shard = this.input.shard;
     const shared = {
       target,
       clock: this.clock,
-      rng: seededRandom(`${o.seed}/backoff`),
+      // Shards jitter their backoffs apart: the same seed everywhere would retry in lockstep.
+      rng: seededRandom(shard && shard.count > 1 ? `${o.seed}/backoff/${shard.index}` : `${o.seed}/backoff`),
       backoff: o.backoff,
       metrics: this.metrics,
       tracker: this.tracker,
@@ -354,6 +392,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     const scrapes = this.pendingScrapes;
     this.pendingScrapes = [];
     this.storeSecond(row, scrapes);
+    this.seconds.push(row);
     const c = this.metrics.c;
     this.emit('tick', {
       ...row,
@@ -414,24 +453,15 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     await this.target?.close().catch(() => undefined);
     this.metrics.stopLoopMonitor();
     try {
-      const summary = this.summarize();
+      this.result = this.buildResult();
+      const summary = summarizeResult(this.result, { run: this.writer?.runId ?? 0, slo: this.options.slo });
       this.writer?.finish({
         status: this.status,
         endedAt: new Date(this.clock.nowMs()).toISOString(),
         pass: summary.pass,
         verdict: summary.verdict,
         summary,
-        histograms: {
-          delivery: hdr.encodeIntoCompressedBase64(this.tracker.histograms.all),
-          'delivery.learner': hdr.encodeIntoCompressedBase64(this.tracker.histograms.learner),
-          'delivery.control': hdr.encodeIntoCompressedBase64(this.tracker.histograms.control),
-          scheduleLag: hdr.encodeIntoCompressedBase64(this.metrics.lagAll),
-          'request.publish': hdr.encodeIntoCompressedBase64(this.metrics.requestTimes.publish),
-          'request.poll': hdr.encodeIntoCompressedBase64(this.metrics.requestTimes.poll),
-          'request.open': hdr.encodeIntoCompressedBase64(this.metrics.requestTimes.open),
-        },
-        counts: this.countsRecord(summary),
-        samples: Object.fromEntries([...this.samples.reservoirs].map(([name, r]) => [name, { count: r.count, sorted: r.sorted() }])),
+        ...storedResultParts(this.result, summary),
       });
       if (this.failure !== undefined) {
         this.rejectFinished(this.failure);
@@ -515,47 +545,71 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     });
   }
 
-  private countsRecord(s: RunSummary): Record<string, number> {
-    const { learner, control } = this.tracker.counts;
-    const c = this.metrics.c;
-    return {
-      published: s.published,
-      failedMessages: c.failedMessages,
-      withdrawnMessages: c.withdrawnMessages,
-      withdrawn: learner.withdrawn + control.withdrawn,
-      expected: s.expected,
-      delivered: s.delivered,
-      duplicates: s.duplicates,
-      lost: s.lost,
-      late: learner.late + control.late,
-      unresolved: learner.unresolved + control.unresolved,
-      ignored: this.tracker.ignored,
-      misrouted: c.misrouted,
-      protocolViolations: c.protocolViolations,
-      unidentified: c.unidentified,
-      emptyPolls: c.emptyPolls,
-      fastEmptyPolls: c.fastEmptyPolls,
-      'learner.expected': s.streams.learner.expected,
-      'learner.delivered': s.streams.learner.delivered,
-      'learner.duplicates': s.streams.learner.duplicates,
-      'learner.lost': s.streams.learner.lost,
-      'control.expected': s.streams.control.expected,
-      'control.delivered': s.streams.control.delivered,
-      'control.duplicates': s.streams.control.duplicates,
-      'control.lost': s.streams.control.lost,
-      withinTarget: s.withinTarget,
-      'requests.publish': s.requests.publish,
-      'requests.subscribe': s.requests.subscribe,
-      'requests.open': c.openRequests,
-      errors: s.requests.errors,
-      retries: s.requests.retries,
-      learners: s.learners,
-      proctors: s.proctors,
-      planSkipped: c.planSkipped,
-      durationS: s.durationS,
-      lossLimitMs: this.options.slo.lossLimitMs,
-      scrapeErrors: this.scrapeErrors,
+  /** This process's portable result (replay/result.ts): what --out writes and what a merge adds up. */
+  private buildResult(): RunResult {
+    const o = this.options;
+    const settings: ResultSettings = {
+      rehearseVersion,
+      release: o.release,
+      target: redactUrl(o.target),
+      protocol: this.target?.protocol ?? o.protocol,
+      targetOptions: o.targetOptions,
+      headerNames: [...o.headerNames].sort(),
+      slo: o.slo.text,
+      lossLimitMs: o.slo.lossLimitMs,
+      thresholdsMs: [...o.slo.thresholdsMs],
+      durationMs: o.durationMs ?? null,
+      pollTimeoutS: o.pollTimeoutS,
+      backoff: { baseMs: o.backoff.baseMs, capMs: o.backoff.capMs },
+      generatorLagLimitMs: o.generatorLagLimitMs,
+      plan: o.run,
     };
+    const usage = process.resourceUsage();
+    const shard = this.input.shard ?? { index: 0, count: 1 };
+    const m = this.metrics;
+    const encode = (h: hdr.Histogram): string => hdr.encodeIntoCompressedBase64(h);
+    return {
+      format: runResultFormat,
+      version: runResultVersion,
+      fingerprint: settingsFingerprint(settings),
+      settings,
+      shards: [{ index: shard.index, count: shard.count, startLateMs: this.startLateMs, host: os.hostname(), pid: process.pid }],
+      startAt: this.input.startAtMs === undefined ? null : new Date(this.input.startAtMs).toISOString(),
+      startedAt: this.startedAt || new Date(this.clock.nowMs()).toISOString(),
+      endedAt: new Date(this.clock.nowMs()).toISOString(),
+      status: this.status === 'running' ? 'finished' : this.status,
+      stopReason: this.stopReason,
+      loadMs: (this.drainStartMs || this.clock.monoMs()) - this.t0,
+      learners: m.learnerSessions,
+      proctors: m.proctorSessions,
+      requests: { ...m.c },
+      errorsByKind: m.errorsRecord(),
+      firstViolation: m.firstViolation ?? null,
+      streams: { learner: { ...this.tracker.counts.learner, within: [...this.tracker.counts.learner.within] }, control: { ...this.tracker.counts.control, within: [...this.tracker.counts.control.within] } },
+      ignored: this.tracker.ignored,
+      scrapeErrors: this.scrapeErrors,
+      histograms: {
+        'delivery.learner': encode(this.tracker.histograms.learner),
+        'delivery.control': encode(this.tracker.histograms.control),
+        scheduleLag: encode(m.lagAll),
+        'request.publish': encode(m.requestTimes.publish),
+        'request.poll': encode(m.requestTimes.poll),
+        'request.open': encode(m.requestTimes.open),
+      },
+      generator: {
+        loopDelayP99Ms: m.loopP99Ms(),
+        peakVirtualUsers: m.peakVirtualUsers,
+        peakRssBytes: usage.maxRSS * 1024,
+        cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+      },
+      seconds: this.seconds,
+      samples: Object.fromEntries([...this.samples.reservoirs].map(([name, r]) => [name, { count: r.count, values: Array.from(r.sorted()) }])),
+    };
+  }
+
+  /** The portable result, once the run has finished (replay --out, --workers). */
+  get portableResult(): RunResult | undefined {
+    return this.result;
   }
 
   /** Verdicts per window (see ReplayInput.windowOf), live: read them in 'tick' or after 'done'. */

@@ -4,11 +4,13 @@
 // misrouted, rewritten or generator-bound run fails with the reason, never a quiet PASS.
 
 import type * as hdr from 'hdr-histogram-js';
+import { decodeLatencyHistogram } from './merge-results.js';
+import type { RunResult } from './result.js';
 import type { LatencyMs, RunSettings, RunStatus, RunSummary, StreamSummary, Verdict } from '../db/run-types.js';
 import type { StreamCounts } from './delivery.js';
 import { percentileMs } from './delivery.js';
 import type { ErrorKind, RequestCounts } from './metrics.js';
-import { evaluateSlo, percentileOverExpected, type Slo, type StreamOutcome } from './slo.js';
+import { evaluateSlo, parseSlo, percentileOverExpected, type Slo, type StreamOutcome } from './slo.js';
 
 export interface VerdictInput {
   run: number;
@@ -33,6 +35,11 @@ export interface VerdictInput {
   loopDelayP99Ms: number;
   learners: number;
   proctors: number;
+  /** Shards that started their load after the agreed --start-at, beyond the allowed lateness. */
+  lateShards?: Array<{ shard: string; lateMs: number }>;
+  startLateLimitMs?: number;
+  /** Which shards the run was (`0/1`: the whole plan in one process). */
+  shards?: { count: number; indexes: number[] };
 }
 
 /** A bus that answers this share of polls at once with nothing is not holding long-polls. */
@@ -124,6 +131,13 @@ export function runReasons(i: VerdictInput, expected: number, generatorBound: bo
         `(limit ${i.generatorLagLimitMs} ms); the target did not get the planned load. Run fewer virtual users per process (--scale, --shard).`,
     );
   }
+  if (i.lateShards && i.lateShards.length > 0) {
+    const list = i.lateShards.map((l) => `${l.shard} by ${(l.lateMs / 1000).toFixed(1)} s`).join(', ');
+    reasons.push(
+      `${i.lateShards.length === 1 ? 'a shard' : `${i.lateShards.length} shards`} started after the common start (${list}; limit ${((i.startLateLimitMs ?? 0) / 1000).toFixed(1)} s): ` +
+        'the target did not get the planned load at the planned time (check the machines\' clocks, NTP, and how fast pods were scheduled)',
+    );
+  }
   const unresolved = i.counts.learner.unresolved + i.counts.control.unresolved;
   if (unresolved > 0) reasons.push(`${unresolved} pairs got no verdict: the run was stopped before its drain ended`);
   return reasons;
@@ -173,7 +187,50 @@ export function summarizeRun(i: VerdictInput): RunSummary {
     },
     scheduleLagMs: latency(i.scheduleLag),
     generatorBound,
+    ...(i.shards && i.shards.count > 1 ? { shards: i.shards } : {}),
     pass,
     verdict,
   };
+}
+
+/** A lateness under this is clock skew and scheduling noise, not a late shard. */
+export const defaultStartLateLimitMs = 2000;
+
+/**
+ * The verdict and summary of a portable result (one process's, or shards merged): the one path
+ * every run is judged by, so a merged run and a one-process run of the same plan cannot differ
+ * in how they are judged.
+ */
+export function summarizeResult(r: RunResult, o: { run: number; slo?: Slo; startLateLimitMs?: number }): RunSummary {
+  const s = r.settings;
+  const learner = decodeLatencyHistogram(r.histograms['delivery.learner']);
+  const control = decodeLatencyHistogram(r.histograms['delivery.control']);
+  const all = decodeLatencyHistogram(null);
+  all.add(learner);
+  all.add(control);
+  const limit = o.startLateLimitMs ?? defaultStartLateLimitMs;
+  const late = r.shards.filter((x) => x.startLateMs > limit).map((x) => ({ shard: `${x.index}/${x.count}`, lateMs: x.startLateMs }));
+  return summarizeRun({
+    run: o.run,
+    settings: { release: s.release, target: s.target, scale: s.plan.scale, mode: s.plan.mode, window: s.plan.window, speed: s.plan.speed, seed: s.plan.seed },
+    protocol: s.protocol,
+    slo: o.slo ?? parseSlo(s.slo),
+    generatorLagLimitMs: s.generatorLagLimitMs,
+    status: r.status,
+    stopReason: r.stopReason,
+    plannedMs: s.durationMs ?? s.plan.plannedDurationMs,
+    loadMs: r.loadMs,
+    counts: r.streams,
+    histograms: { learner, control, all },
+    requests: r.requests,
+    errorsByKind: r.errorsByKind,
+    firstViolation: r.firstViolation ?? undefined,
+    scheduleLag: decodeLatencyHistogram(r.histograms.scheduleLag),
+    loopDelayP99Ms: r.generator.loopDelayP99Ms,
+    learners: r.learners,
+    proctors: r.proctors,
+    lateShards: late,
+    startLateLimitMs: limit,
+    shards: { count: r.shards[0]?.count ?? 1, indexes: r.shards.map((x) => x.index) },
+  });
 }

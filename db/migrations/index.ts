@@ -8,6 +8,7 @@ import { sourceWarningsSchema } from './005-source-warnings.js';
 import { secondHistogramsSchema } from './006-second-histograms.js';
 import { compactModelSchema } from './007-compact-model.js';
 import { capacitySchema } from './008-capacity.js';
+import { runShardsSchema } from './009-run-shards.js';
 import type Database from 'better-sqlite3';
 
 export type { MigrationContext };
@@ -28,4 +29,5 @@ export const migrations: readonly Migration[] = [
   { name: '006-second-histograms', sql: secondHistogramsSchema },
   { name: '007-compact-model', sql: compactModelSchema },
   { name: '008-capacity', sql: capacitySchema },
+  { name: '009-run-shards', sql: runShardsSchema },
 ];
