@@ -17,6 +17,7 @@ import { addCompareCommand } from './compare.js';
 import { addReportCommand } from './report.js';
 import { addFixturesCommand } from './fixtures.js';
 import { addProbeCommand } from './probe.js';
+import { addMergeCommand } from './merge.js';
 
 /**
  * Each command's action stores its exit code here instead of calling process.exit, so the
@@ -50,6 +51,7 @@ export function createProgram(ctx: CommandContext): Command {
     addBusCommand,
     addPlanCommand,
     addReplayCommand,
+    addMergeCommand,
     addCapacityCommand,
     addProbeCommand,
     addDemoCommand,

@@ -1,16 +1,22 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../core/duration.js';
-import { ExitCode, UsageError } from '../core/errors.js';
+import { ExitCode, RehearseError, UsageError } from '../core/errors.js';
 import { openDatabase, type Db } from '../db/open.js';
 import { openModelReader } from '../db/model-store.js';
 import type { RunSummary } from '../db/run-types.js';
 import { formatSummary, formatTickLine } from '../replay/display.js';
-import { replayDefaults, resolveReplayOptions, type ReplayOptionsInput } from '../replay/options.js';
-import { defaultPlanOptions, PlanOptionsError, resolvePlanOptions } from '../replay/plan.js';
+import { describeOptions, replayDefaults, resolveReplayOptions, type ReplayOptionsInput } from '../replay/options.js';
+import { createPlan, defaultPlanOptions, PlanOptionsError, resolvePlanOptions, summarizePlan, type Plan } from '../replay/plan.js';
+import { shapeTexts } from '../replay/plan/shape.js';
+import { chooseWorkerCount } from '../replay/workers/count.js';
+import { startWorkers } from '../replay/workers/pool.js';
+import { checkOutPath, parseStartAt, parseWorkersFlag, resolveShardFlag, writeResult, type WorkersFlag } from './shard-flags.js';
 import type { PlanOptions } from '../replay/plan-types.js';
 import { replayModel } from '../replay/rehearse.js';
-import type { ReplayInput, ReplayRun } from '../replay/runner.js';
+import type { ReplayInput, ReplayRunEvents } from '../replay/runner.js';
+import type { RunResult } from '../replay/result.js';
 import { addPlanOptions, modelDayFlag, rawPlanOptionsFromFlags } from './plan.js';
 import { applyRunConfig, configOptionHelp, missingRequired } from './run-config.js';
 import type { CommandContext } from './program.js';
@@ -44,6 +50,9 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
     .option('--publish-connections <n>', 'sockets shared by publishes (each virtual user also holds one for its long-poll)', '256')
     .option('--max-lag <duration>', 'schedule lag or event-loop delay p99 above this marks the run generator-bound', '200ms')
     .option('--json', 'print the RunSummary as one JSON object on stdout')
+    .option('--workers <n|auto>', 'split the plan over N worker processes on this machine (whole classes each), one run and one verdict; auto: from the peak users and the cores')
+    .option('--start-at <time>', 'ISO time (with Z or offset) at which every shard starts its load; needs synchronised clocks (docs/scale-out.md)')
+    .option('--out <file>', "write this shard's portable result to FILE ('-': one JSON line on stdout) for `rehearse merge`; --db is then only read")
     .action(async (cliFlags: Flags) => {
       const config = applyRunConfig(command, cliFlags, 'replay');
       const flags = (config?.flags ?? cliFlags) as Flags;
@@ -53,9 +62,10 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
       // Every flag is validated before any database is opened or any byte is sent, and every
       // problem is reported at once (plan flags and replay flags alike).
       const problems: string[] = [];
+      const scaleOut = parseScaleOutFlags(flags, ctx, problems);
       let planOptions: PlanOptions | undefined;
       try {
-        planOptions = resolvePlanOptions(rawPlanOptionsFromFlags(flags));
+        planOptions = resolvePlanOptions(rawPlanOptionsFromFlags({ ...flags, shard: scaleOut.shard }));
       } catch (err) {
         if (!(err instanceof PlanOptionsError)) throw err;
         problems.push(...err.problems.map((p) => `${p.flag}: ${p.message}`));
@@ -74,12 +84,132 @@ export function addReplayCommand(program: Command, ctx: CommandContext): Command
         if (config) problems.splice(0, problems.length, ...problems.map((p) => config.attribute(p)));
         throw new UsageError(problems.length === 1 ? problems[0]! : `${problems.length} options are invalid:\n  ${problems.join('\n  ')}`);
       }
-      await withRunDatabases(String(flags.db), str(flags.results), async ({ modelDb, resultsDb, resultsPath }) => {
-        const { run } = replayModel({ ...replayFlags!, model: openModelReader(modelDb, modelDayFlag(flags)), planOptions: planOptions!, db: resultsDb });
-        const summary = await followRun(run, ctx, { json: flags.json === true, resultsPath });
-        if (!summary.pass) ctx.setExitCode(ExitCode.failed);
-      });
+      if (planOptions.shard.count > 1 && scaleOut.workers !== undefined) {
+        throw new UsageError('--workers splits the plan into shards itself; with --shard i/N run one process per shard (or leave --shard out)', '--workers');
+      }
+      await replayCommand(flags, ctx, { planOptions, replayFlags, ...scaleOut });
     });
+}
+
+interface ScaleOut {
+  shard: string | undefined;
+  startAtMs: number | undefined;
+  out: string | undefined;
+  workers: WorkersFlag;
+}
+
+/** --shard auto/N, --start-at, --out and --workers, each problem named by its flag. */
+function parseScaleOutFlags(flags: Flags, ctx: CommandContext, problems: string[]): ScaleOut {
+  const str = (v: Flags[string]): string | undefined => (typeof v === 'string' ? v : undefined);
+  const result: ScaleOut = { shard: str(flags.shard), startAtMs: undefined, out: str(flags.out), workers: undefined };
+  const attempt = (f: () => void): void => {
+    try {
+      f();
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      problems.push(err.message);
+    }
+  };
+  attempt(() => void (result.shard = resolveShardFlag(str(flags.shard), ctx.io.env)));
+  attempt(() => void (result.startAtMs = parseStartAt(str(flags.startAt))));
+  attempt(() => void (result.workers = parseWorkersFlag(str(flags.workers))));
+  attempt(() => checkOutPath(result.out));
+  return result;
+}
+
+/** Runs the replay the flags describe: one process, or --workers; stores it, or writes --out. */
+async function replayCommand(flags: Flags, ctx: CommandContext, o: ScaleOut & { planOptions: PlanOptions; replayFlags: Omit<ReplayOptionsInput, 'run'> }): Promise<void> {
+  const str = (v: Flags[string]): string | undefined => (typeof v === 'string' ? v : undefined);
+  const modelPath = String(flags.db);
+  // With --out the result leaves as a file or a line: the model database is only read (a
+  // read-only mount in a pod), unless --results names where to store the run as well.
+  const resultsFlag = str(flags.results);
+  const storeRun = o.out === undefined || resultsFlag !== undefined;
+  const open = async (use: (dbs: { modelDb: Db; resultsDb: Db | undefined; resultsPath: string }) => Promise<void>): Promise<void> => {
+    if (storeRun) return withRunDatabases(modelPath, resultsFlag, use);
+    const modelDb = openDatabase(modelPath, { mustExist: true, readonly: true });
+    try {
+      await use({ modelDb, resultsDb: undefined, resultsPath: '' });
+    } finally {
+      modelDb.close();
+    }
+  };
+  await open(async ({ modelDb, resultsDb, resultsPath }) => {
+    const model = openModelReader(modelDb, modelDayFlag(flags));
+    let run: FollowableRun;
+    if (o.workers !== undefined) {
+      const plan = createPlan(model, o.planOptions);
+      let workers: number;
+      if (o.workers === 'auto') {
+        const s = summarizePlan(plan);
+        const choice = chooseWorkerCount(s.peakConcurrentLearners + s.peakConcurrentProctors, os.availableParallelism());
+        workers = choice.workers;
+        ctx.io.stderr.write(`rehearse: --workers auto: ${workers} (${choice.why})\n`);
+        if (choice.warning) ctx.io.stderr.write(`rehearse: warning: ${choice.warning}\n`);
+      } else workers = o.workers;
+      const options = resolveReplayOptions({ ...o.replayFlags, ...runDescription(plan, o.planOptions) });
+      const { env: _env, ...replay } = o.replayFlags;
+      run = startWorkers({
+        workers,
+        modelPath: path.resolve(modelPath),
+        day: typeof flags.day === 'string' ? flags.day : undefined,
+        planOptions: o.planOptions,
+        replay,
+        options,
+        storedOptions: { ...describeOptions(options), workers },
+        ...(resultsDb ? { db: resultsDb } : {}),
+        ...(o.startAtMs !== undefined ? { startAtMs: o.startAtMs } : {}),
+      });
+    } else {
+      run = replayModel({
+        ...o.replayFlags,
+        model,
+        planOptions: o.planOptions,
+        ...(resultsDb ? { db: resultsDb } : {}),
+        shard: o.planOptions.shard,
+        ...(o.startAtMs !== undefined ? { startAtMs: o.startAtMs } : {}),
+      }).run;
+    }
+    // With --out -, stdout carries the result line only: the summary goes to stderr.
+    const summary = await followRun(run, ctx, { json: flags.json === true, resultsPath, summaryToStderr: o.out === '-' });
+    if (o.out !== undefined) {
+      const result = run.portableResult;
+      if (!result) throw new RehearseError('REHEARSE_INTERNAL', 'the run ended without a result to write');
+      const where = writeResult(o.out, result, ctx.io.stdout);
+      if (where !== 'stdout') ctx.io.stderr.write(`rehearse: shard ${o.planOptions.shard.index}/${o.planOptions.shard.count} result written to ${where}; merge every shard with \`rehearse merge\`\n`);
+      // A shard's own numbers are not the rehearsal's verdict (the merge's is): a pod that wrote
+      // its result succeeded, so a Job does not stop the other shards over one shard's latency.
+      return;
+    }
+    if (!summary.pass) ctx.setExitCode(ExitCode.failed);
+  });
+}
+
+/** What a run records about its plan (replay/rehearse.ts does the same for one process). */
+function runDescription(plan: Plan, p: PlanOptions): { run: ReplayOptionsInput['run']; durationMs: number } {
+  return {
+    durationMs: plan.durationMs,
+    run: {
+      scale: p.scale,
+      mode: p.mode,
+      window: plan.window.label,
+      speed: p.speed,
+      seed: p.seed,
+      modelFingerprint: plan.modelFingerprint,
+      plannedDurationMs: plan.durationMs,
+      rampMs: p.rampMs,
+      ...(p.shape ? { shape: shapeTexts(p.shape) } : {}),
+    },
+  };
+}
+
+/** A one-process run or a --workers pool: followed the same way. */
+export interface FollowableRun {
+  on<K extends keyof ReplayRunEvents>(event: K, listener: (...args: ReplayRunEvents[K]) => void): unknown;
+  stop(options?: { immediate?: boolean; reason?: string }): void;
+  readonly finished: Promise<RunSummary>;
+  readonly portableResult: RunResult | undefined;
+  readonly options: { durationMs: number | undefined; run: { plannedDurationMs?: number } };
 }
 
 function targetOptionsFlag(lines: Flags[string]): Record<string, string> {
@@ -150,7 +280,7 @@ export function parseReplayFlags(flags: Flags, ctx: CommandContext): Omit<Replay
  * otherwise) on stderr, SIGINT/SIGTERM to drain and stop (a second one stops at once), and the
  * summary (or --json) at the end.
  */
-export async function followRun(run: ReplayRun, ctx: CommandContext, o: { json: boolean; resultsPath: string; plainEveryS?: number }): Promise<RunSummary> {
+export async function followRun(run: FollowableRun, ctx: CommandContext, o: { json: boolean; resultsPath: string; plainEveryS?: number; summaryToStderr?: boolean }): Promise<RunSummary> {
   const err = ctx.io.stderr;
   const tty = err.isTTY === true;
   const plainEvery = o.plainEveryS ?? 10;
@@ -184,8 +314,9 @@ export async function followRun(run: ReplayRun, ctx: CommandContext, o: { json: 
   try {
     const summary = await run.finished;
     if (tty) err.write('\r\x1b[K');
-    if (o.json) ctx.io.stdout.write(`${JSON.stringify(summary)}\n`);
-    else ctx.io.stdout.write(formatSummary(summary, summary.run ? `run ${summary.run} in ${o.resultsPath}` : undefined));
+    const to = o.summaryToStderr ? err : ctx.io.stdout;
+    if (o.json) to.write(`${JSON.stringify(summary)}\n`);
+    else to.write(formatSummary(summary, summary.run ? `run ${summary.run} in ${o.resultsPath}` : undefined));
     return summary;
   } finally {
     ctx.io.signals.off('SIGINT', onInt);
