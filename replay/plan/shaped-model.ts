@@ -10,6 +10,7 @@ import { normalCdf } from '../../stats/empirical.js';
 import { summarize } from '../../stats/quantile.js';
 import type { ArrivalMinute, Distribution, DistributionName, ModelOverview, ModelReader, RecordedClass, SessionRecord } from '../../db/model-types.js';
 import { cloneJitterMs } from './clone.js';
+import { clockOn } from './window.js';
 import { learnerStartSpreadMs } from './sample.js';
 import { isCountDistribution, type DistributionEdit, type Replacement, type Shape, type ShapeTerm } from './shape.js';
 
@@ -23,7 +24,8 @@ export function shapeModel(model: ModelReader, shape: Shape, seed: number): Mode
   const recordedOverview = model.overview();
   const zone = recordedOverview.timezone || 'UTC';
   const day = DateTime.fromMillis(recordedOverview.span.startMs, { zone }).startOf('day');
-  const clock = (minute: number): number => day.plus({ minutes: minute }).toMillis();
+  // A minute of the local clock (600 is 10:00), right on a 23- or 25-hour day.
+  const clock = (minute: number): number => clockOn(day, Math.floor(minute / 60), minute % 60);
   checkAgainstDay(shape, recordedOverview, clock, zone);
 
   const distributions = new Map<DistributionName, Distribution | null>();

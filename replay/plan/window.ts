@@ -16,25 +16,30 @@ export function resolveWindow(model: ModelReader, options: PlanOptions): PlanWin
   const overview = model.overview();
   const { startMs: spanStart, endMs: spanEnd } = overview.span;
   const zone = overview.timezone || 'UTC';
-  // Labels are stored with the run and printed: the zone as people read it (UTC+2, not Etc/GMT-2).
-  const shown = zoneLabel(zone, spanStart);
+  // Labels are stored with the run and printed: the zone as people read it over the window
+  // (`Europe/Paris (CEST, UTC+02:00)`, `UTC+02:00`, never `Etc/GMT-2`).
+  const shown = (from: number, to: number): string => zoneLabel(zone, from, to);
   const spec = options.window;
   if (!(spanEnd > spanStart)) {
     throw new UsageError('the model covers no time (empty span); ingest some logs first', '--window');
   }
-  if (spec === 'all') return { startMs: spanStart, endMs: spanEnd, label: `all ${clock(spanStart, zone)}-${clock(spanEnd, zone)} ${shown}` };
+  if (spec === 'all') return { startMs: spanStart, endMs: spanEnd, label: `all ${clock(spanStart, zone)}-${clock(spanEnd, zone)} ${shown(spanStart, spanEnd)}` };
   if (spec === 'peak') {
     const lengthMs = Math.min(spanEnd - spanStart, (options.durationMs ?? defaultPeakMs) * options.speed);
     const startMs = busiestStart(model, spanStart, spanEnd, lengthMs);
-    return { startMs, endMs: startMs + lengthMs, label: `peak ${formatDuration(lengthMs)} ${clock(startMs, zone)}-${clock(startMs + lengthMs, zone)} ${shown}` };
+    return {
+      startMs,
+      endMs: startMs + lengthMs,
+      label: `peak ${formatDuration(lengthMs)} ${clock(startMs, zone)}-${clock(startMs + lengthMs, zone)} ${shown(startMs, startMs + lengthMs)}`,
+    };
   }
   let from: number;
   let to: number;
   const hhmm = /^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$/.exec(spec);
   if (hhmm) {
     const day = DateTime.fromMillis(spanStart, { zone }).startOf('day');
-    from = day.plus({ hours: Number(hhmm[1]), minutes: Number(hhmm[2]) }).toMillis();
-    to = day.plus({ hours: Number(hhmm[3]), minutes: Number(hhmm[4]) }).toMillis();
+    from = clockOn(day, Number(hhmm[1]), Number(hhmm[2]));
+    to = clockOn(day, Number(hhmm[3]), Number(hhmm[4]));
   } else {
     const interval = Interval.fromISO(spec, { zone });
     if (!interval.isValid || !interval.start || !interval.end) {
@@ -47,11 +52,23 @@ export function resolveWindow(model: ModelReader, options: PlanOptions): PlanWin
   const endMs = Math.min(to, spanEnd);
   if (!(endMs > startMs)) {
     throw new UsageError(
-      `${spec} does not overlap the recorded day, ${clock(spanStart, zone)}-${clock(spanEnd, zone)} ${shown} (${DateTime.fromMillis(spanStart, { zone }).toISODate()})`,
+      `${spec} does not overlap the recorded day, ${clock(spanStart, zone)}-${clock(spanEnd, zone)} ${shown(spanStart, spanEnd)} (${DateTime.fromMillis(spanStart, { zone }).toISODate()})`,
       '--window',
     );
   }
-  return { startMs, endMs, label: `${clock(startMs, zone)}-${clock(endMs, zone)} ${shown}` };
+  return { startMs, endMs, label: `${clock(startMs, zone)}-${clock(endMs, zone)} ${shown(startMs, endMs)}` };
+}
+
+/**
+ * The instant the clocks of `day`'s zone read hh:mm (24:00 is the next midnight). Clock time, not
+ * hours since midnight: on a 23-hour day 03:30 is 2.5 hours after midnight. A time the clocks skip
+ * (02:30 on a spring-forward day) is the instant after the skip.
+ */
+export function clockOn(day: DateTime, hour: number, minute: number): number {
+  return day
+    .plus({ days: Math.floor(hour / 24) })
+    .set({ hour: hour % 24, minute })
+    .toMillis();
 }
 
 function clock(ms: number, zone: string): string {
