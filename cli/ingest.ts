@@ -6,6 +6,7 @@ import { UsageError } from '../core/errors.js';
 import { dryRun, ingestFilesInWorker, rebuildModelIn, parseMaxErrors, type DryRunResult, type FileSummary, type IngestProgress, type IngestSummary } from '../ingest/ingest.js';
 import { parseRoleOverride } from '../ingest/mapping.js';
 import { formatInZone } from '../ingest/time.js';
+import { zoneLabel } from '../core/zone.js';
 import type { CommandContext } from './program.js';
 
 interface IngestFlags {
@@ -67,16 +68,27 @@ export function formatIngestSummary(s: IngestSummary, db: string): string {
     const secs = s.elapsedMs / 1000;
     lines.unshift(`${ok.length} of ${s.files.length} files ingested cleanly: ${total} lines in ${secs.toFixed(1)} s (${Math.round(total / Math.max(secs, 1e-3))} lines/s)`);
   }
+  if (s.zone) {
+    // The zone as people read it, and where it came from (the mapping, or inferred from the offsets).
+    lines.push(`zone ${s.zone.label ?? s.zone.timezone}: ${s.zone.note}`);
+    if (s.zone.warning) lines.push(`  warning: ${s.zone.warning}`);
+  }
   return (
     lines.join('\n') +
     `\n${db}: ${s.requests} requests in the model; model updated in ${(s.rebuildMs / 1000).toFixed(1)} s. \`rehearse model --db ${db}\` shows it.\n`
   );
 }
 
+/** The first and last times a dry run shows (the zone is labelled over them). */
+function shownSpan(r: DryRunResult): [number, number] {
+  const starts = r.lines.flatMap((l) => (l.record ? [l.record.startMs] : []));
+  return starts.length > 0 ? [Math.min(...starts), Math.max(...starts)] : [Date.now(), Date.now()];
+}
+
 function formatDryRun(results: DryRunResult[]): string {
   const out: string[] = [];
   for (const r of results) {
-    out.push(`${r.path} (${r.format}), times shown in ${r.timezone}:`);
+    out.push(`${r.path} (${r.format}), times shown in ${zoneLabel(r.timezone, ...shownSpan(r))}:`);
     for (const l of r.lines) {
       if (l.reject !== undefined) {
         out.push(`  ${r.path}:${l.line}: REJECTED ${l.reject}`);

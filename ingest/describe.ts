@@ -2,7 +2,7 @@
 // through openModelReader plus the sources table, so it shows what the plan will see.
 
 import type { Db } from '../db/open.js';
-import { modelDays, openModelReader, sourceStore } from '../db/model-store.js';
+import { dayBounds, modelDays, openModelReader, sourceStore } from '../db/model-store.js';
 import type { DistributionName } from '../db/model-types.js';
 import { scaleSummary, type Summary } from '../stats/quantile.js';
 
@@ -29,7 +29,7 @@ export interface ModelDescription {
   arrivalsPerMinute: { peak: number; peakAt: string };
   requests: number;
   /** Each recorded day in the model's zone, with its peaks (plan and replay take --day, default the busiest). */
-  days: Array<{ day: string; learnerSessions: number; proctorSessions: number; peakConcurrentLearners: number; peakConcurrentLearnersAt: string; peakArrivals: number }>;
+  days: Array<{ day: string; hours: number; learnerSessions: number; proctorSessions: number; peakConcurrentLearners: number; peakConcurrentLearnersAt: string; peakArrivals: number }>;
   sources: Array<{ path: string; sha256: string; format: string; lines: number; accepted: number; rejected: number; ingestedAt: string }>;
 }
 
@@ -71,6 +71,8 @@ export function describeModel(db: Db): ModelDescription {
     requests: sourceStore.accepted(db),
     days: modelDays(db).map((d) => ({
       day: d.day,
+      // Local hours: 23 or 25 on a day the clocks change.
+      hours: hoursOf(d.day, o.timezone),
       learnerSessions: d.learnerSessions,
       proctorSessions: d.proctorSessions,
       peakConcurrentLearners: d.peakConcurrentLearners,
@@ -79,6 +81,11 @@ export function describeModel(db: Db): ModelDescription {
     })),
     sources,
   };
+}
+
+function hoursOf(day: string, zone: string): number {
+  const b = dayBounds(day, zone);
+  return (b.endMs - b.startMs) / 3_600_000;
 }
 
 function fmt(n: number, digits = 1): string {
@@ -94,7 +101,8 @@ function row(label: string, s: Summary, unit: string): string {
 /** The readable summary `rehearse model` prints. */
 export function formatModelDescription(d: ModelDescription): string {
   const lines = [
-    `Model of ${d.span.start} .. ${d.span.end} (${d.timezone}), ${d.requests} requests from ${d.sources.length} file${d.sources.length === 1 ? '' : 's'}`,
+    `Model of ${d.span.start} .. ${d.span.end}, ${d.requests} requests from ${d.sources.length} file${d.sources.length === 1 ? '' : 's'}`,
+    `  zone ${d.timezone}`,
     `  learners ${d.learners} in ${d.sessions} sessions, proctors ${d.proctors} in ${d.proctorSessions} sessions`,
     `  peak concurrent learners ${d.peakConcurrentLearners} at ${d.peakConcurrentLearnersAt}; peak arrivals ${d.arrivalsPerMinute.peak}/min at ${d.arrivalsPerMinute.peakAt}`,
     row('learners per proctor', d.learnersPerProctor, ''),
@@ -110,8 +118,11 @@ export function formatModelDescription(d: ModelDescription): string {
   if (d.days.length > 1) {
     const busiest = d.days.reduce((a, b) => (b.peakConcurrentLearners > a.peakConcurrentLearners ? b : a));
     lines.push(`  ${d.days.length} days (plan and replay use --day, default the busiest: ${busiest.day}):`);
+    // A day the clocks change says how long it is: 23 or 25 local hours.
+    const dayName = (day: (typeof d.days)[number]): string => (day.hours === 24 ? day.day : `${day.day} (${day.hours} h)`);
+    const width = Math.max(...d.days.map((day) => dayName(day).length));
     for (const day of d.days) {
-      lines.push(`    ${day.day}  learner sessions ${String(day.learnerSessions).padEnd(7)} peak concurrent ${String(day.peakConcurrentLearners).padEnd(6)} at ${day.peakConcurrentLearnersAt}  peak arrivals ${day.peakArrivals}/min${day === busiest ? '  <- busiest' : ''}`);
+      lines.push(`    ${dayName(day).padEnd(width)}  learner sessions ${String(day.learnerSessions).padEnd(7)} peak concurrent ${String(day.peakConcurrentLearners).padEnd(6)} at ${day.peakConcurrentLearnersAt}  peak arrivals ${day.peakArrivals}/min${day === busiest ? '  <- busiest' : ''}`);
     }
   }
   return lines.join('\n') + '\n';

@@ -24,8 +24,10 @@ import { expandInputs } from './inputs.js';
 import { SessionAssembler } from './model/sessions.js';
 import { ModelUpdate } from './model/update.js';
 import type { SessionRecordRow } from '../db/session-pack.js';
+import { zoneLabel } from '../core/zone.js';
+import { describeInference, FileOffsets, inferZone, mergeEvidence, OffsetRunTracker, type ZoneEvidence, type ZoneReport } from './zone.js';
 
-export { zoneFromTimeText } from './prepare.js';
+export { offsetMinutesOf } from './zone.js';
 export { defaultChunkBytes } from './batches.js';
 
 export interface IngestProgress {
@@ -104,10 +106,16 @@ export interface IngestSummary {
   /** Time spent deriving the model (roles, rosters, distributions, days), over all files. */
   rebuildMs: number;
   elapsedMs: number;
+  /** The model's zone, where it came from (the mapping, or inferred from the times' offsets) and how it reads. */
+  zone?: ZoneReport;
 }
 
 const maxExamples = 5;
 const timezoneKey = 'model.timezone';
+/** The offsets every file's times carried (ZoneEvidence), so a later file's ingest infers the zone of all of them. */
+const zoneEvidenceKey = 'model.zone_evidence';
+/** The ZoneReport of the last ingest. */
+const zoneReportKey = 'model.zone';
 
 /** Parses `--max-errors`: `N` lines or `P%` of a file's lines. */
 export function parseMaxErrors(value: number | string | undefined): { count?: number; percent?: number } {
@@ -177,6 +185,7 @@ async function ingestOne(
   const progressEvery = options.progressIntervalMs ?? 250;
   const source = openBatches(chunkSetup(prepared, mapping, ids.keepIds), options);
   const store = new ModelStore(db);
+  const offsets = new FileOffsets(path);
 
   db.exec('BEGIN IMMEDIATE');
   let committed = false;
@@ -202,6 +211,7 @@ async function ingestOne(
         }
       }
       readBatch(sourceId, batch);
+      offsets.addChunk(batch.offsets, lines);
       checks.add(batch);
       accepted += batch.count;
       lines += batch.lines;
@@ -271,7 +281,7 @@ async function ingestOne(
       rebuildFromRequests = true;
     }
     sourceStore.finish(db, sourceId, { sha256, bytes: content.bytes, lines: totalLines, accepted, rejected, reasons, warnings: summary.warnings });
-    const zone = modelZone(store, prepared);
+    const zone = modelZone(store, mapping, offsets).timezone;
     const modelStarted = Date.now();
     assembler.closeAll();
     if (rebuildFromRequests) rebuildFromStoredRequests(db, store, zone);
@@ -292,10 +302,37 @@ async function ingestOne(
 
 const keepRequestsKey = 'model.keep_requests';
 
-/** The model's zone: the mapping's, else the one this file's times were written in, else what earlier files said. */
-function modelZone(store: ModelStore, prepared: PreparedFile): string {
-  if (prepared.zone !== undefined) store.setMeta(timezoneKey, prepared.zone);
-  return store.meta(timezoneKey) ?? 'UTC';
+/**
+ * The model's zone: the mapping's when it names one (and after, until another mapping does), else
+ * the IANA zone that gives the offsets of every file's times so far (ingest/zone.ts), so files
+ * ingested one by one get the zone of all of them at once.
+ */
+function modelZone(store: ModelStore, mapping: ResolvedMapping, file: FileOffsets): ZoneReport {
+  const stored = store.meta(zoneEvidenceKey);
+  const evidence = mergeEvidence(stored ? (JSON.parse(stored) as ZoneEvidence) : { runs: [] }, file.evidence());
+  store.setMeta(zoneEvidenceKey, JSON.stringify(evidence));
+  const before = store.meta(zoneReportKey);
+  const previous = before ? (JSON.parse(before) as ZoneReport) : undefined;
+  let report: ZoneReport;
+  if (mapping.timezoneGiven) report = { timezone: mapping.timezone, source: 'mapping', note: 'from the mapping' };
+  else if (previous?.source === 'mapping') report = { ...previous, note: 'from the mapping of an earlier ingest' };
+  else {
+    const inferred = inferZone(evidence);
+    report = { timezone: inferred.zone, source: inferred.how, ...describeInference(inferred) };
+  }
+  store.setMeta(timezoneKey, report.timezone);
+  store.setMeta(zoneReportKey, JSON.stringify(report));
+  return report;
+}
+
+/** The zone report of what the database holds now, labelled over the model's span. */
+function storedZoneReport(store: ModelStore): ZoneReport | undefined {
+  const text = store.meta(zoneReportKey);
+  if (!text) return undefined;
+  const report = JSON.parse(text) as ZoneReport;
+  const span = store.meta('model.span');
+  const { startMs, endMs } = span ? (JSON.parse(span) as { startMs: number; endMs: number }) : { startMs: 0, endMs: 0 };
+  return { ...report, label: zoneLabel(report.timezone, startMs, endMs) };
 }
 
 function tooManyErrors(
@@ -427,7 +464,8 @@ async function ingestFilesLocked(options: IngestOptions): Promise<IngestSummary>
       totals.bytesDone += fs.statSync(p.path).size;
       totals.linesDone += f.lines;
     }
-    return { files, requests: sourceStore.accepted(db), rebuildMs: totals.modelMs, elapsedMs: Date.now() - started };
+    const zone = storedZoneReport(new ModelStore(db));
+    return { files, requests: sourceStore.accepted(db), rebuildMs: totals.modelMs, elapsedMs: Date.now() - started, ...(zone ? { zone } : {}) };
   } finally {
     if (ownDb) db.close();
   }
@@ -457,6 +495,7 @@ export async function dryRun(options: { files: string[]; mapping?: string | unkn
     const parseChunk = makeChunkParser(setup);
     const source = openSource(path);
     const lines: DryRunLine[] = [];
+    const offsets = new OffsetRunTracker();
     try {
       let lineBase = 0;
       let index = 0;
@@ -464,6 +503,7 @@ export async function dryRun(options: { files: string[]; mapping?: string | unkn
         lineBase += parseChunk(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), index++ === 0, (result, line) => {
           if (result === null || lines.length >= want) return;
           lines.push('reject' in result ? { line: lineBase + line, reject: result.reject } : { line: lineBase + line, record: result });
+          if (!('reject' in result) && result.offsetMin !== undefined) offsets.add(result.offsetMin, result.timeMs!, lineBase + line);
         });
         if (lines.length >= want) break;
       }
@@ -471,7 +511,9 @@ export async function dryRun(options: { files: string[]; mapping?: string | unkn
       source.stream.destroy();
     }
     const format = prepared.format;
-    out.push({ path, format, timezone: mapping.timezone, lines });
+    // Times shown in the zone ingest would infer from these lines when the mapping names none.
+    const timezone = mapping.timezoneGiven ? mapping.timezone : inferZone(mergeEvidence({ runs: [] }, { runs: offsets.runs })).zone;
+    out.push({ path, format, timezone, lines });
   }
   return out;
 }

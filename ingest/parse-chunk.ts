@@ -9,6 +9,7 @@ import { countLines } from './chunks.js';
 import { clientFamily } from './ids.js';
 import type { Format, ResolvedMapping } from './mapping.js';
 import { csvRecordMapper, jsonRecordMapper, nginxRecordMapper, opCode, type LineResult } from './parse.js';
+import { OffsetRunTracker, type ChunkOffsets } from './zone.js';
 
 /** What every chunk of one file is parsed with; structured-cloneable, so it can go to a worker. */
 export interface ChunkSetup {
@@ -213,6 +214,8 @@ export interface RequestBatch {
   /** Rejected lines (chunk lines) and their reasons, in line order. */
   rejectLines: number[];
   rejectReasons: string[];
+  /** The UTC offsets the records' times were written with, as runs (the model's zone is inferred from them). */
+  offsets?: ChunkOffsets;
 }
 
 class Interner {
@@ -253,6 +256,7 @@ export function parseChunkToBatch(parseChunk: ReturnType<typeof makeChunkParser>
   const clients = new Interner();
   const rejectLines: number[] = [];
   const rejectReasons: string[] = [];
+  const offsets = new OffsetRunTracker();
   let count = 0;
   const lines = parseChunk(buf, index === 0, (r, line) => {
     if (r === null) return;
@@ -273,6 +277,7 @@ export function parseChunkToBatch(parseChunk: ReturnType<typeof makeChunkParser>
     b.session[i] = r.session === undefined ? -1 : sessions.of(r.session);
     b.topics[i] = topicLists.of(r.topics.join('\u0000'));
     b.client[i] = r.userAgent === undefined ? -1 : clients.of(setup.keepIds ? r.userAgent : clientFamily(r.userAgent));
+    if (r.offsetMin !== undefined) offsets.add(r.offsetMin, r.timeMs!, line);
   });
   return {
     index,
@@ -285,6 +290,7 @@ export function parseChunkToBatch(parseChunk: ReturnType<typeof makeChunkParser>
     clients: clients.values,
     rejectLines,
     rejectReasons,
+    offsets: offsets.result(),
   };
 }
 

@@ -5,6 +5,7 @@ import type { Op } from './record.js';
 import { defaultColumns, requiredFields, MappingError, type CanonicalField, type Format, type ResolvedMapping } from './mapping.js';
 import { compileLogFormat, parseRequestLine, queryValues, splitTarget } from './nginx.js';
 import { makeTimeParser } from './time.js';
+import { offsetMinutesOf } from './zone.js';
 
 /** A request as read from a log, before ids are pseudonymised. */
 export interface ParsedRequest {
@@ -19,6 +20,9 @@ export interface ParsedRequest {
   session: string | undefined;
   bytes: number | undefined;
   userAgent: string | undefined;
+  /** The instant the log wrote (epoch ms; the end when times are end times) and the UTC offset it was written with (minutes), if any: the model's zone is inferred from them. */
+  timeMs?: number;
+  offsetMin?: number | undefined;
 }
 
 /** A line is accepted (a request), skipped (blank) or rejected with a short reason. */
@@ -31,6 +35,8 @@ type Getter<Row> = (row: Row) => unknown;
 
 interface FieldGetters<Row> {
   get: Partial<Record<CanonicalField, Getter<Row>>>;
+  /** Where the time's UTC offset is written when the time itself has none (nginx $msec beside $time_local). */
+  zoneTime?: Getter<Row>;
 }
 
 const optionalWithDefault: readonly CanonicalField[] = ['duration', 'messages', 'session', 'bytes', 'userAgent', 'clientIp'];
@@ -59,6 +65,9 @@ function makeConverter<Row>(mapping: ResolvedMapping, getters: FieldGetters<Row>
   const getTopics = g.topics!;
   const getStatus = g.status!;
   const { duration: getDuration, messages: getMessages, session: getSession, bytes: getBytes, userAgent: getUserAgent } = g;
+  // The mapping's zone wins: then offsets need not be read at all.
+  const readOffsets = !mapping.timezoneGiven;
+  const getZoneTime = getters.zoneTime;
 
   return (row: Row): ParsedRequest | { reject: string } => {
     const timeValue = getTime(row);
@@ -119,6 +128,8 @@ function makeConverter<Row>(mapping: ResolvedMapping, getters: FieldGetters<Row>
       session: isEmpty(sessionValue) ? undefined : String(sessionValue),
       bytes,
       userAgent: isEmpty(ua) ? undefined : String(ua),
+      timeMs: time,
+      offsetMin: readOffsets ? offsetMinutesOf(getZoneTime ? getZoneTime(row) : timeValue) : undefined,
     };
   };
 }
@@ -264,7 +275,10 @@ export function nginxRecordMapper(mapping: ResolvedMapping, file: string): (line
   const defaultTimeIs = timeVar === 'msec' || timeVar === 'time_local' || timeVar === 'time_iso8601' ? 'end' : 'start';
   const mappingForNginx: ResolvedMapping =
     mapping.timeFormat === 'auto' && timeVar === 'msec' ? { ...mapping, timeFormat: 'epoch_s' } : mapping;
-  const convert = makeConverter(mappingForNginx, { get }, 's', defaultTimeIs);
+  // $msec carries no zone; $time_local or $time_iso8601 beside it does.
+  const zonePos = timeVar === 'msec' ? (position.get('time_local') ?? position.get('time_iso8601')) : undefined;
+  const zoneTime: Getter<NginxRow> | undefined = zonePos === undefined ? undefined : (row) => row.groups[zonePos];
+  const convert = makeConverter(mappingForNginx, { get, ...(zoneTime ? { zoneTime } : {}) }, 's', defaultTimeIs);
   const requestPos = requestVar ? position.get(requestVar)! : 0;
   const fullRequest = requestVar === 'request';
   return (line) => {

@@ -1,5 +1,6 @@
 // Checks a file before anything is written (it exists, its format, its header or first record
-// against the mapping) and finds the zone its times were written in.
+// against the mapping) and reads its first record's time, so files are taken in time order. The
+// model's zone is inferred from every record's offset as the file is read (zone.ts).
 
 import fs from 'node:fs';
 import { parse as parseCsv } from 'csv-parse/sync';
@@ -11,27 +12,11 @@ import type { ChunkSetup } from './parse-chunk.js';
 import { compileLogFormat } from './nginx.js';
 import { makeTimeParser } from './time.js';
 
-/**
- * The recorded day's zone when the mapping names none: a whole-hour offset on the first record's
- * time (`+02:00`, CLF `+0200`) becomes the IANA fixed zone `Etc/GMT-2`, so clock-time windows in
- * the plan mean local time. Anything else stays unknown.
- */
-export function zoneFromTimeText(value: unknown): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  if (/\d(?:\.\d+)?Z$/i.test(value)) return 'UTC';
-  const m = /\d ?([+-])(\d{2}):?(\d{2})\]?$/.exec(value);
-  if (!m || m[3] !== '00') return undefined;
-  const hours = Number(m[2]);
-  if (hours === 0) return 'UTC';
-  return `Etc/GMT${m[1] === '+' ? '-' : '+'}${hours}`;
-}
-
 
 /** A file checked before anything is written, with what its chunks are parsed with. */
 export interface PreparedFile {
   path: string;
   format: Format;
-  zone: string | undefined;
   /** The first record's time (epoch ms) when it could be read from the head: files are taken in this order. */
   firstMs: number | undefined;
   header?: string[];
@@ -81,18 +66,16 @@ export async function prepareFile(path: string, mapping: ResolvedMapping): Promi
     timeText = firstJson?.[mapping.fields.time ?? 'time'];
   } else {
     nginxRecordMapper(mapping, path);
-    // $msec carries no zone; $time_local beside it does.
+    // The time variable the records are read with (as nginxRecordMapper picks it), for the file order.
     const compiled = compileLogFormat(mapping.logFormat!);
     const groups = nonEmpty[0] === undefined ? null : compiled.regex.exec(nonEmpty[0]);
-    for (const v of ['time_local', 'time_iso8601']) {
-      const i = compiled.variables.indexOf(v);
-      if (groups && i >= 0) timeText = groups[i + 1];
-    }
+    const timeVar = (mapping.fields.time ?? ['msec', 'time_iso8601', 'time_local'].find((v) => compiled.variables.includes(v)))?.replace(/^\$/, '');
+    const i = timeVar === undefined ? -1 : compiled.variables.indexOf(timeVar);
+    if (groups && i >= 0) timeText = groups[i + 1];
   }
   return {
     path,
     format,
-    zone: mapping.timezoneGiven ? mapping.timezone : zoneFromTimeText(timeText),
     firstMs: firstTime(timeText, mapping),
     ...(header ? { header } : {}),
     ...(firstJson ? { firstJson } : {}),

@@ -105,7 +105,9 @@ describe('rehearse ingest: the happy paths', () => {
     const db = path.join(dir, 'dry.db');
     const r = await runCli(['ingest', path.join(samples, 'access.nginx.log'), '--mapping', path.join(samples, 'access.nginx.mapping.json'), '--dry-run', '--lines', '4', '--db', db]);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/1: 2026-09-01T06:00:02\.000Z actor=u80009 op=subscribe .*topics=\[tl80009, tb80001, tb80002\] status=200 duration=8133ms messages=2/);
+    // Times in the zone ingest infers from the lines' offsets ($time_local beside $msec), as the log wrote them.
+    expect(r.stdout).toContain('access.nginx.log (nginx), times shown in Europe/Paris (CEST, UTC+02:00):');
+    expect(r.stdout).toMatch(/1: 2026-09-01T08:00:02\.000\+02:00 actor=u80009 op=subscribe .*topics=\[tl80009, tb80001, tb80002\] status=200 duration=8133ms messages=2/);
     expect(r.stdout).toMatch(/access\.nginx\.log:4: REJECTED does not match logFormat/);
     expect(r.stdout).not.toMatch(/^\s+5: /m);
     expect(fs.existsSync(db)).toBe(false);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatIngestSummary, formatProgress } from '../../cli/ingest.js';
-import { parseMaxErrors, zoneFromTimeText } from '../../ingest/ingest.js';
+import { offsetMinutesOf, parseMaxErrors } from '../../ingest/ingest.js';
 
 describe('ingest output', () => {
   it('progress shows bytes, lines/s and an ETA', () => {
@@ -35,11 +35,19 @@ describe('ingest output', () => {
     expect(() => parseMaxErrors('lots')).toThrowError(/--max-errors: "lots"/);
   });
 
-  it('takes the zone of the recorded day from a whole-hour offset', () => {
-    expect(zoneFromTimeText('2026-09-01T08:00:00.000+02:00')).toBe('Etc/GMT-2');
-    expect(zoneFromTimeText('[01/Sep/2026:08:00:00 -0500]')).toBe('Etc/GMT+5');
-    expect(zoneFromTimeText('2026-09-01T06:00:00Z')).toBe('UTC');
-    expect(zoneFromTimeText('2026-09-01T11:30:00+05:30')).toBeUndefined();
-    expect(zoneFromTimeText(1788242400000)).toBeUndefined();
+  it("reads the UTC offset each record's time was written with", () => {
+    expect(offsetMinutesOf('2026-09-01T08:00:00.000+02:00')).toBe(120);
+    expect(offsetMinutesOf('[01/Sep/2026:08:00:00 -0500]')).toBe(-300);
+    expect(offsetMinutesOf('01/Sep/2026:08:00:00 +0100')).toBe(60);
+    expect(offsetMinutesOf('2026-09-01T06:00:00Z')).toBe(0);
+    expect(offsetMinutesOf('2026-09-01T11:30:00+05:30')).toBe(330);
+    expect(offsetMinutesOf('2026-09-01T11:30:00-0330')).toBe(-210);
+    // no offset: epoch numbers, local times, dates alone
+    expect(offsetMinutesOf(1788242400000)).toBeUndefined();
+    expect(offsetMinutesOf('1788242400000')).toBeUndefined();
+    expect(offsetMinutesOf('-1788242400')).toBeUndefined();
+    expect(offsetMinutesOf('2026-09-01T08:00:00.000')).toBeUndefined();
+    expect(offsetMinutesOf('2026-09-01')).toBeUndefined();
+    expect(offsetMinutesOf('01/09/2026 08:00:00.000')).toBeUndefined();
   });
 });
