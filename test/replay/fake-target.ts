@@ -14,6 +14,12 @@ export interface FakeBusOptions {
   neverHolds?: boolean;
   /** Rewrites what a subscriber receives (a bus that mixes up topics). */
   deliver?: (m: ReceivedMessage) => ReceivedMessage;
+  /**
+   * What the bus does with a stored message, keyed by its topic and its order on that topic
+   * (from 0): 'drop' loses it (accepted, never delivered), 'dup' delivers it twice. Keyed so, a
+   * fault lands on the same message however the plan is split over processes.
+   */
+  fate?: (topic: string, nth: number) => 'ok' | 'drop' | 'dup';
 }
 
 export class FakeBus implements Target {
@@ -26,6 +32,8 @@ export class FakeBus implements Target {
   readonly sessions: string[][] = [];
   polls = 0;
   private readonly log = new Map<string, OutgoingMessage[]>();
+  /** Messages stored per topic (dropped ones included): the `nth` that `fate` is asked about. */
+  private readonly storedOn = new Map<string, number>();
   private readonly waiters = new Set<() => void>();
 
   constructor(private readonly o: FakeBusOptions = {}) {
@@ -43,8 +51,13 @@ export class FakeBus implements Target {
     const stored = scripted && scripted.kind !== 'ok' ? scripted.stored : messages.length;
     for (const m of messages.slice(0, stored)) {
       this.published.push(m);
+      const nth = this.storedOn.get(m.topic) ?? 0;
+      this.storedOn.set(m.topic, nth + 1);
+      const fate = this.o.fate?.(m.topic, nth) ?? 'ok';
+      if (fate === 'drop') continue;
       const list = this.log.get(m.topic) ?? [];
       list.push(m);
+      if (fate === 'dup') list.push(m);
       this.log.set(m.topic, list);
     }
     for (const w of [...this.waiters]) w();
