@@ -128,15 +128,17 @@ const resultLineStart = `{"format":"${runResultFormat}"`;
  */
 export function parseRunResult(text: string, source: string): RunResult {
   const trimmed = text.trim();
+  // Lines that start like a result come first: a log may begin with the result line and go on
+  // with stderr, which read as one JSON text would look cut short.
+  const resultLines: Array<{ line: number | null; text: string }> = [];
+  text.split('\n').forEach((l, i) => {
+    if (l.trimStart().startsWith(resultLineStart)) resultLines.push({ line: i + 1, text: l.trim() });
+  });
   let candidates: Array<{ line: number | null; text: string }>;
-  if (trimmed.startsWith(resultLineStart) && !trimmed.includes('\n')) candidates = [{ line: null, text: trimmed }];
-  else if (trimmed.startsWith('{') && !trimmed.split('\n').some((l, i) => i > 0 && l.startsWith(resultLineStart))) candidates = [{ line: null, text: trimmed }];
-  else {
-    candidates = [];
-    text.split('\n').forEach((l, i) => {
-      if (l.trimStart().startsWith(resultLineStart)) candidates.push({ line: i + 1, text: l.trim() });
-    });
-  }
+  if (resultLines.length === 1 && resultLines[0]!.text === trimmed) candidates = [{ line: null, text: trimmed }];
+  else if (resultLines.length > 0) candidates = resultLines;
+  else if (trimmed.startsWith('{')) candidates = [{ line: null, text: trimmed }];
+  else candidates = [];
   if (candidates.length === 0) throw new RunResultError(`${source}: no rehearse run result in it (expected a JSON object with "format": "${runResultFormat}", written by replay --out)`);
   if (candidates.length > 1) {
     throw new RunResultError(`${source}: ${candidates.length} run results in one file (lines ${candidates.map((c) => c.line).join(', ')}); give each shard's result its own file`);
