@@ -25,6 +25,11 @@ class Writer {
   /** Non-negative whole numbers up to 2^53. */
   uint(v: number): void {
     this.room(8);
+    // Bit operations while the value fits 31 bits (nearly always), division above.
+    while (v >= 0x80 && v < 0x80000000) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
@@ -65,11 +70,12 @@ export function packRecords(records: readonly SessionRecordRow[], baseMs: number
   const w = new Writer();
   w.uint(version);
   w.uint(records.length);
-  const lists = new Map<string, number>();
+  // Keyed by the one topic of a one-topic list (most requests), else by the joined list.
+  const lists = new Map<number | string, number>();
   const listOf: number[] = [];
   const order: Array<readonly number[]> = [];
   for (const r of records) {
-    const key = r.topics.join(',');
+    const key = r.topics.length === 1 ? r.topics[0]! : r.topics.join(',');
     let i = lists.get(key);
     if (i === undefined) {
       lists.set(key, (i = order.length));
@@ -83,14 +89,15 @@ export function packRecords(records: readonly SessionRecordRow[], baseMs: number
     for (const t of topics) w.uint(t);
   }
   let prev = baseMs;
-  records.forEach((r, i) => {
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
     w.int(r.startMs - prev);
     prev = r.startMs;
     w.int(r.durationMs);
     w.uint(r.status * 4 + r.op);
     w.int(r.messages);
     w.uint(listOf[i]!);
-  });
+  }
   return w.done();
 }
 

@@ -51,14 +51,24 @@ export function splitByGap(records: readonly SessionRecordRow[]): SessionRecordR
 const byStart = (a: SessionRecordRow, b: SessionRecordRow): number => a.startMs - b.startMs;
 
 export class SessionAssembler {
-  private readonly open = new Map<string, OpenSession>();
+  /**
+   * Open sessions by a number (no string built per request): -1 - actor without a session id,
+   * else the session id; a session id two actors share goes to `shared` by "actor:key".
+   */
+  private readonly open = new Map<number, OpenSession>();
+  private readonly shared = new Map<string, OpenSession>();
   private watermark = -Infinity;
 
   constructor(private readonly store: SessionStore) {}
 
   add(actor: number, key: number | null, r: SessionRecordRow): void {
-    const id = key === null ? `${actor}` : `${actor}:${key}`;
-    let s = this.open.get(id);
+    const id = key === null ? -1 - actor : key;
+    let s = this.shared.size > 0 && key !== null ? this.shared.get(`${actor}:${key}`) : undefined;
+    s ??= this.open.get(id);
+    if (s && s.actor !== actor) {
+      s = { actor, key, records: [], minStart: r.startMs, maxEnd: -Infinity };
+      this.shared.set(`${actor}:${key}`, s);
+    }
     if (!s) this.open.set(id, (s = { actor, key, records: [], minStart: r.startMs, maxEnd: -Infinity }));
     s.records.push(r);
     if (r.startMs < s.minStart) s.minStart = r.startMs;
@@ -70,10 +80,12 @@ export class SessionAssembler {
   /** Closes the sessions the log has moved past (call between batches). */
   closeQuiet(): void {
     const before = this.watermark - sessionGapMs - disorderMs;
-    for (const [id, s] of this.open) {
-      if (s.maxEnd < before) {
-        this.open.delete(id);
-        this.close(s);
+    for (const open of [this.open, this.shared] as Array<Map<number | string, OpenSession>>) {
+      for (const [id, s] of open) {
+        if (s.maxEnd < before) {
+          open.delete(id);
+          this.close(s);
+        }
       }
     }
   }
@@ -81,11 +93,13 @@ export class SessionAssembler {
   /** Closes every open session (the end of a file). */
   closeAll(): void {
     for (const s of this.open.values()) this.close(s);
+    for (const s of this.shared.values()) this.close(s);
     this.open.clear();
+    this.shared.clear();
   }
 
   get openSessions(): number {
-    return this.open.size;
+    return this.open.size + this.shared.size;
   }
 
   private close(s: OpenSession): void {

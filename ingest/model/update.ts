@@ -18,6 +18,15 @@ import type { SessionStore } from './sessions.js';
 import { peakConcurrency } from './peak.js';
 
 const spanKey = 'model.span';
+
+interface ActorTally {
+  requests: number;
+  publishes: number;
+  /** Requests per (topic, op), keyed topic * 4 + op. */
+  topics: Map<number, number>;
+  /** Requests per client family. */
+  clients: Map<number, number>;
+}
 const daysZoneKey = 'model.days_zone';
 
 export class ModelUpdate implements SessionStore {
@@ -27,9 +36,8 @@ export class ModelUpdate implements SessionStore {
   private readonly arrivals = new Map<number, number>();
   private touchedFrom = Infinity;
   private touchedTo = -Infinity;
-  private readonly actorCounts = new Map<number, { requests: number; publishes: number }>();
-  private readonly topicCounts = new Map<string, number>();
-  private readonly clientCounts = new Map<string, number>();
+  /** Per actor, this file's counts; nested maps keyed by numbers (no string key per request: issue 13 step 5). */
+  private readonly actorCounts = new Map<number, ActorTally>();
   private spanStart = Infinity;
   private spanEnd = -Infinity;
   private roles: Map<number, ActorRole>;
@@ -42,19 +50,16 @@ export class ModelUpdate implements SessionStore {
 
   count(actor: number, op: number, topics: readonly number[], client: number | null, startMs: number, durationMs: number): void {
     let a = this.actorCounts.get(actor);
-    if (!a) this.actorCounts.set(actor, (a = { requests: 0, publishes: 0 }));
+    if (!a) this.actorCounts.set(actor, (a = { requests: 0, publishes: 0, topics: new Map(), clients: new Map() }));
     if (op !== 0) {
       a.requests++;
       if (op === OP_PUBLISH) a.publishes++;
       for (const t of topics) {
-        const key = `${actor},${op},${t}`;
-        this.topicCounts.set(key, (this.topicCounts.get(key) ?? 0) + 1);
+        const key = t * 4 + op;
+        a.topics.set(key, (a.topics.get(key) ?? 0) + 1);
       }
     }
-    if (client !== null) {
-      const key = `${actor},${client}`;
-      this.clientCounts.set(key, (this.clientCounts.get(key) ?? 0) + 1);
-    }
+    if (client !== null) a.clients.set(client, (a.clients.get(client) ?? 0) + 1);
     if (startMs < this.spanStart) this.spanStart = startMs;
     if (startMs + durationMs > this.spanEnd) this.spanEnd = startMs + durationMs;
   }
@@ -121,14 +126,14 @@ export class ModelUpdate implements SessionStore {
 
   /** Derives what changed and writes the overview; call once the file's sessions are all stored. */
   finish(zone: string): ModelOverview {
-    this.store.addActorCounts(
-      this.actorCounts,
-      [...this.topicCounts].map(([k, n]) => [...k.split(',').map(Number), n] as [number, number, number, number]),
-      [...this.clientCounts].map(([k, n]) => [...k.split(',').map(Number), n] as [number, number, number]),
-    );
+    const topicRows: Array<[number, number, number, number]> = [];
+    const clientRows: Array<[number, number, number]> = [];
+    for (const [actor, a] of this.actorCounts) {
+      for (const [key, n] of a.topics) topicRows.push([actor, key % 4, Math.floor(key / 4), n]);
+      for (const [client, n] of a.clients) clientRows.push([actor, client, n]);
+    }
+    this.store.addActorCounts(this.actorCounts, topicRows, clientRows);
     this.actorCounts.clear();
-    this.topicCounts.clear();
-    this.clientCounts.clear();
 
     // Roles over every actor's merged counts; an actor whose role changed is derived again.
     const roles = this.decideRoles();
