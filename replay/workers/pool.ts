@@ -83,6 +83,8 @@ export class WorkerPoolRun extends EventEmitter<ReplayRunEvents> {
   /** Why the run failed (a worker died or could not start), naming the shard. */
   private failures: string[] = [];
   private stopping = false;
+  /** A stop asked for before the workers existed (Ctrl-C during the pre-flight): each is told once spawned. */
+  private earlyStop: { immediate: boolean; reason: string } | undefined;
   private result: RunResult | undefined;
   private resolveFinished!: (s: RunSummary) => void;
   private rejectFinished!: (e: unknown) => void;
@@ -104,6 +106,7 @@ export class WorkerPoolRun extends EventEmitter<ReplayRunEvents> {
     const reason = options.reason ?? (options.immediate ? 'stopped at once' : 'stopped');
     if (!options.immediate && this.stopping) return;
     this.stopping = true;
+    if (this.workers.length < this.input.workers) this.earlyStop = { immediate: options.immediate ?? false, reason };
     for (const w of this.workers) this.tell(w, { type: 'stop', immediate: options.immediate ?? false, reason });
   }
 
@@ -156,6 +159,8 @@ export class WorkerPoolRun extends EventEmitter<ReplayRunEvents> {
       groupId: this.groupId,
     };
     this.tell(w, { type: 'start', job });
+    // It loads, then starts and stops at once: an empty, interrupted shard, as one process records.
+    if (this.earlyStop) this.tell(w, { type: 'stop', ...this.earlyStop });
   }
 
   private tell(w: Worker, m: ParentMessage): void {
@@ -231,15 +236,19 @@ export class WorkerPoolRun extends EventEmitter<ReplayRunEvents> {
     this.maybeFinish();
   }
 
+  /** The runs row, once the load starts (or at the end, for a run stopped before it started). */
+  private openWriter(startedAt: string): void {
+    if (!this.input.db || this.writer) return;
+    this.writer = beginResultRun(
+      this.input.db,
+      { startedAt, settings: this.provisionalSettings() },
+      { groupId: this.groupId, options: this.input.storedOptions },
+      { index: null, count: this.input.workers },
+    );
+  }
+
   private onAllStarted(protocol: string, startedAt: string): void {
-    if (this.input.db) {
-      this.writer = beginResultRun(
-        this.input.db,
-        { startedAt, settings: this.provisionalSettings() },
-        { groupId: this.groupId, options: this.input.storedOptions },
-        { index: null, count: this.input.workers },
-      );
-    }
+    this.openWriter(startedAt);
     this.emit('start', {
       run: this.writer?.runId ?? 0,
       target: redactUrl(this.options.target),
@@ -316,8 +325,11 @@ export class WorkerPoolRun extends EventEmitter<ReplayRunEvents> {
     let merged = mergeResults(results, { partial: this.failures.length > 0 });
     if (this.failures.length > 0) merged = { ...merged, status: 'failed', stopReason: this.failures.join('; ') };
     this.result = merged;
-    const summary = summarizeResult(merged, { run: this.writer?.runId ?? 0, slo: this.options.slo });
+    let summary: RunSummary;
     try {
+      // Every shard stopped before its load started (Ctrl-C during the pre-flight): still one stored run.
+      this.openWriter(merged.startedAt);
+      summary = summarizeResult(merged, { run: this.writer?.runId ?? 0, slo: this.options.slo });
       this.writer?.finish({ status: merged.status, endedAt: merged.endedAt, pass: summary.pass, verdict: summary.verdict, summary, ...storedResultParts(merged, summary) });
     } catch (err) {
       this.settle(err);

@@ -72,12 +72,18 @@ function go(startAtMs: number): void {
 
 process.on('message', (m: ParentMessage) => {
   if (m.type === 'stop') {
+    // Stopped while ready (Ctrl-C before the common start): start and stop at once, so this shard
+    // reports an empty, interrupted run as one process does, not a failure of its own.
+    if (!run && model) {
+      go(Date.now());
+      if (!run) return; // go() could not start it and said why
+    }
     if (run) run.stop({ immediate: m.immediate, reason: m.reason });
     else fail(new Error(`stopped before the load started (${m.reason})`));
     return;
   }
   if (m.type === 'go') {
-    go(m.startAtMs);
+    if (!run) go(m.startAtMs);
     return;
   }
   job = m.job;
