@@ -299,7 +299,9 @@ export async function followRun(run: FollowableRun, ctx: CommandContext, o: { js
   ctx.io.signals.on('SIGINT', onInt);
   ctx.io.signals.on('SIGTERM', onTerm);
   run.on('start', (s) => {
-    err.write(`rehearse: run ${s.run} against ${s.target} (${s.protocol}, topics ${s.nonce}.*), SLO ${s.slo}\n`);
+    // A pod's log must say which shard it is: the result line is the only other place.
+    const who = s.shard ? `shard ${s.shard}${s.run ? ` (run ${s.run})` : ''}` : `run ${s.run}`;
+    err.write(`rehearse: ${who} against ${s.target} (${s.protocol}, topics ${s.nonce}.*), SLO ${s.slo}\n`);
   });
   run.on('warning', (line) => err.write(`${tty ? '\r\x1b[K' : ''}rehearse: ${line}\n`));
   // --duration bounds the run; otherwise the plan's own length: what the progress line counts down.

@@ -28,7 +28,11 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
     // Reading any page proves the file is SQLite before we trust it.
     db.pragma('schema_version');
   } catch (err) {
-    throw new RehearseError('REHEARSE_DB', `${path}: cannot open as a rehearse database (${(err as Error).message}).`, { cause: err });
+    const readOnlyHint =
+      options.readonly && /readonly|read-only|unable to open/i.test((err as Error).message)
+        ? ' On a read-only mount, open a copy made with `rehearse model --db <model.db> --export <copy.db>` (docs/scale-out.md).'
+        : '';
+    throw new RehearseError('REHEARSE_DB', `${path}: cannot open as a rehearse database (${(err as Error).message}).${readOnlyHint}`, { cause: err });
   }
   try {
     if (!options.readonly) {
@@ -49,6 +53,16 @@ export function openDatabase(path: string, options: OpenOptions = {}): Db {
 }
 
 export const busyTimeoutMs = 15_000;
+
+/**
+ * A compact copy of a database that opens read-only anywhere: rehearse keeps its files in WAL
+ * mode, and SQLite cannot open a WAL file read-only where it may not create the -shm file beside
+ * it (a read-only Kubernetes volume). VACUUM INTO writes a rollback-journal copy, whole.
+ */
+export function exportDatabase(db: Db, file: string): void {
+  if (fs.existsSync(file)) throw new RehearseError('REHEARSE_DB', `${file} already exists; rehearse does not overwrite it. Remove it or name another file.`);
+  db.prepare('VACUUM INTO ?').run(file);
+}
 
 /** SQLITE_BUSY (and its extended codes): another connection held the write lock past busy_timeout. */
 export function isBusy(err: unknown): boolean {

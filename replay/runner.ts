@@ -76,6 +76,8 @@ export interface ReplayInput extends ReplayOptionsInput {
 
 export interface ReplayStart {
   run: number;
+  /** 'i/N' when this process runs one shard of the plan. */
+  shard?: string;
   target: string;
   protocol: string;
   nonce: string;
@@ -247,7 +249,8 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
         return;
       }
       this.startScrape();
-      this.emit('start', { run: this.writer?.runId ?? 0, target: redactUrl(this.options.target), protocol: this.target.protocol, nonce: this.nonce, startedAt, slo: this.options.slo.text });
+      const shard = this.input.shard && this.input.shard.count > 1 ? { shard: `${this.input.shard.index}/${this.input.shard.count}` } : {};
+      this.emit('start', { run: this.writer?.runId ?? 0, ...shard, target: redactUrl(this.options.target), protocol: this.target.protocol, nonce: this.nonce, startedAt, slo: this.options.slo.text });
       this.pump();
       this.scheduleTick(1);
       this.scheduleSweep();
@@ -434,8 +437,13 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     const endMs = this.clock.monoMs();
     if (!wasDraining) this.drainStartMs = endMs;
     this.tracker.sweep(endMs);
-    // Ticks stop with the scheduler; record the partial last second first.
-    this.tick(Math.max(this.lastSecond + 1, Math.ceil((endMs - this.t0) / this.options.tickMs)));
+    // Ticks stop with the scheduler: seconds already due get their own rows (the drain can end in
+    // the same instant a tick falls due), then the partial last second, so every shard of a split
+    // run labels its seconds alike and their merge lines them up.
+    const tickMs = this.options.tickMs;
+    const done = (): number => Math.max(this.lastSecond, 0);
+    while ((done() + 1) * tickMs <= endMs - this.t0) this.tick(done() + 1);
+    if (endMs - this.t0 > done() * tickMs || this.lastSecond < 1) this.tick(done() + 1);
     this.phase = 'done';
     this.scheduler.stop();
     this.publishWaits.cancelAll();

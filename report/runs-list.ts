@@ -25,6 +25,8 @@ export interface RunListEntry extends Omit<RunSettings, 'seed'> {
   capacity?: { multiplier: number | null; generatorBound: boolean };
   /** The --shape terms the run replayed (docs/shape.md); [] for the recorded model. */
   shape: string[];
+  /** A run split into shards: `i/N` for one shard's own run, `N merged` for the whole (--workers or `rehearse merge`); absent for a one-process run. */
+  shards?: { groupId: string | null; index: number | null; count: number };
 }
 
 export function listRunEntries(db: Db): RunListEntry[] {
@@ -46,6 +48,7 @@ export function listRunEntries(db: Db): RunListEntry[] {
       verdict: figures.verdict,
       ...(capacities.has(id) ? { capacity: { multiplier: capacities.get(id)!.capacity, generatorBound: capacities.get(id)!.generatorBound } } : {}),
       shape: runShape(run),
+      ...((stored.shardCount ?? 1) > 1 ? { shards: { groupId: stored.groupId ?? null, index: stored.shardIndex ?? null, count: stored.shardCount ?? 1 } } : {}),
     };
   });
 }
@@ -74,12 +77,23 @@ export function formatRunsTable(entries: RunListEntry[]): string {
     header.push('shape');
     rows.forEach((r, i) => r.push(terminalSafe(formatRunShape(entries[i]!.shape))));
   }
+  // The shards column appears once any run was split (--workers, --shard, merge).
+  if (entries.some((e) => e.shards)) {
+    header.push('shards');
+    rows.forEach((r, i) => r.push(formatShards(entries[i]!.shards)));
+  }
   // The capacity column appears once any run was a capacity search; its verdict is the search's answer.
   if (entries.some((e) => e.capacity)) {
     header.push('capacity');
     rows.forEach((r, i) => r.push(formatCapacity(entries[i]!.capacity)));
   }
   return formatTable(header, rows, new Set([0, 4, 7, 8, 9, 10, 11]));
+}
+
+/** '2 merged' for a whole split run, '1/4' for one shard's own run, '-' for a one-process run. */
+export function formatShards(s: RunListEntry['shards']): string {
+  if (!s) return '-';
+  return s.index === null ? `${s.count} merged` : `${s.index}/${s.count}`;
 }
 
 /** '6.5x', '>= 4x (generator-bound)', 'none', or '-' for a replay. */

@@ -132,7 +132,7 @@ describe('migration 003: an old database with meta.ids.secret', () => {
     await ingestFiles({ files: [log], db, keyFile: legacyKey, keepRequests: true }); // schema 2 kept every request
     const h = new Database(db);
     h.exec(`INSERT INTO meta (key, value) VALUES ('ids.secret', '${secret}'); DELETE FROM meta WHERE key = 'ids.key_id';
-      ALTER TABLE runs DROP COLUMN pid; ALTER TABLE runs DROP COLUMN host; ALTER TABLE sources DROP COLUMN warnings;
+      ALTER TABLE runs DROP COLUMN pid; ALTER TABLE runs DROP COLUMN host; ALTER TABLE runs DROP COLUMN group_id; ALTER TABLE runs DROP COLUMN shard_index; ALTER TABLE runs DROP COLUMN shard_count; ALTER TABLE sources DROP COLUMN warnings;
       ALTER TABLE run_seconds DROP COLUMN delivery_histogram; DROP TABLE IF EXISTS run_stages; DROP TABLE IF EXISTS run_capacity;
       DROP TABLE actor_topics; DROP TABLE actor_clients; DROP TABLE distribution_counts; DROP TABLE days; DROP TABLE rosters; DROP TABLE sessions; DROP TABLE actors;
       CREATE TABLE actors (id INTEGER PRIMARY KEY); CREATE TABLE sessions (id INTEGER PRIMARY KEY); CREATE TABLE rosters (p INTEGER); CREATE TABLE timeline (s INTEGER);
