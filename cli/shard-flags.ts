@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { DateTime } from 'luxon';
 import { UsageError } from '../core/errors.js';
-import type { RunResult } from '../replay/result.js';
+import { forTransport, type RunResult } from '../replay/result.js';
 import type { Output } from './io.js';
 
 /** `--shard auto/N` with the index from the environment; any other value unchanged. */
@@ -60,7 +60,7 @@ export function checkOutPath(out: string | undefined): void {
  * (a temporary file renamed over it), so a merge never reads half a result.
  */
 export function writeResult(out: string, result: RunResult, stdout: Output): string {
-  const line = `${JSON.stringify(result)}\n`;
+  const line = `${JSON.stringify(forTransport(result))}\n`;
   if (out === '-') {
     stdout.write(line);
     return 'stdout';

@@ -5,6 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { RehearseError } from '../core/errors.js';
+import { seededRandom } from '../stats/random.js';
 import type { RunSecond, RunStatus } from '../db/run-types.js';
 import type { StreamCounts } from './delivery.js';
 import type { ErrorKind, RequestCounts } from './metrics.js';
@@ -202,4 +203,30 @@ export function checkRunResult(value: unknown, where: string): RunResult {
   (r.seconds as unknown[]).forEach((s, i) => num(object(s, `seconds[${i}]`).second, `seconds[${i}].second`));
   object(r.samples, 'samples');
   return value as RunResult;
+}
+
+/** Fidelity sample values a result file keeps per distribution (a merge then holds N times this). */
+export const transportSamples = 10_000;
+
+/**
+ * The result as a shard writes it for a merge: fidelity samples cut to a uniform subset (seeded),
+ * so a long run's result stays a line `kubectl logs` returns whole. Counts and histograms, which
+ * the verdict reads, are never cut.
+ */
+export function forTransport(r: RunResult, max = transportSamples): RunResult {
+  const samples: RunResult['samples'] = {};
+  for (const [name, x] of Object.entries(r.samples)) {
+    if (x.values.length <= max) {
+      samples[name] = x;
+      continue;
+    }
+    const rng = seededRandom(`${r.settings.plan.seed}/transport/${name}/${r.shards[0]?.index ?? 0}`);
+    const pool = [...x.values];
+    for (let i = 0; i < max; i++) {
+      const j = i + Math.floor(rng.next() * (pool.length - i));
+      [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+    }
+    samples[name] = { count: x.count, values: pool.slice(0, max).sort((a, b) => a - b) };
+  }
+  return { ...r, samples };
 }

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { PlanEvent } from '../../replay/plan-types.js';
 import { newLatencyHistogram, recordMs } from '../../replay/delivery.js';
 import { decodeLatencyHistogram, encodeHistogram, mergeProblems, mergeResults, mergeSecondRows, type LabeledResult } from '../../replay/merge-results.js';
-import { histogramNames, parseRunResult, settingsFingerprint, type ResultSecond, type RunResult } from '../../replay/result.js';
+import { forTransport, histogramNames, parseRunResult, settingsFingerprint, type ResultSecond, type RunResult } from '../../replay/result.js';
 import { startReplay } from '../../replay/runner.js';
 import { summarizeResult } from '../../replay/verdict.js';
 import { seededRandom } from '../../stats/random.js';
@@ -317,5 +317,29 @@ describe('late shards', () => {
   it('--max-late moves the limit', () => {
     expect(summarizeResult(mergeResults(late(500)), { run: 1, startLateLimitMs: 400 }).pass).toBe(false);
     expect(summarizeResult(mergeResults(late(5000)), { run: 1, startLateLimitMs: 6000 }).pass).toBe(true);
+  });
+});
+
+describe('forTransport', () => {
+  it('cuts fidelity samples to a seeded uniform subset and leaves what the verdict reads untouched', () => {
+    const rng = seededRandom('transport-test');
+    const values = Array.from({ length: 50_000 }, () => Math.round(rng.next() * 1e6));
+    const big = variant(whole, (c) => {
+      c.samples = { learnerPublishInterval: { count: 80_000, values }, rosterSize: { count: 3, values: [1, 2, 3] } };
+    });
+    const cut = forTransport(big, 10_000);
+    const kept = cut.samples.learnerPublishInterval!;
+    expect(kept.count).toBe(80_000);
+    expect(kept.values).toHaveLength(10_000);
+    const original = new Set(values);
+    expect(kept.values.every((v) => original.has(v))).toBe(true);
+    expect(cut.samples.rosterSize).toEqual({ count: 3, values: [1, 2, 3] });
+    expect(forTransport(big, 10_000).samples.learnerPublishInterval!.values).toEqual(kept.values);
+    // Uniform: the subset's median lands near the whole's (values are uniform on 0..1e6).
+    const median = [...kept.values].sort((a, b) => a - b)[5000]!;
+    expect(Math.abs(median - 500_000)).toBeLessThan(30_000);
+    expect(cut.histograms).toEqual(big.histograms);
+    expect(cut.streams).toEqual(big.streams);
+    expect(cut.seconds).toEqual(big.seconds);
   });
 });
