@@ -277,6 +277,8 @@ function detailsSection(runs: ReportRun[]): string {
       ['window', readableZones(run.window)],
       ['speed', `${run.speed}x`],
       ['shape', formatRunShape(runShape(run))],
+      // A split run's figures are the exact merge of its shards (docs/scale-out.md).
+      ['shards', (run.shardCount ?? 1) > 1 ? `${run.shardIndex === null || run.shardIndex === undefined ? `${run.shardCount} merged` : `${run.shardIndex}/${run.shardCount}`}${run.groupId ? ` (group ${run.groupId})` : ''}` : 'one process'],
       ['seed', String(run.seed)],
       ['model', run.modelFingerprint],
       ['rehearse', run.rehearseVersion],

@@ -120,6 +120,16 @@ describe('rehearse merge', () => {
     expect(runs).toHaveLength(1);
     expect(runs[0]).toMatchObject({ id: summary.run, shardCount: 2, status: 'finished', pass: true });
     expect(runs[0]!.groupId).toMatch(/^m[0-9a-f]{16}@/);
+    // runs, compare and report read the merged run like any other, and say it is one.
+    const list = await rehearse(['runs', '--db', runsDb, '--json']);
+    expect(list.code).toBe(0);
+    expect((JSON.parse(list.stdout) as { runs: Array<{ shards?: unknown }> }).runs[0]!.shards).toEqual({ groupId: runs[0]!.groupId, index: null, count: 2 });
+    const table = await rehearse(['runs', '--db', runsDb]);
+    expect(table.stdout).toMatch(/shards[\s\S]*2 merged/);
+    const html = path.join(dir, 'merged.html');
+    const report = await rehearse(['report', 'latest', '--db', runsDb, '-o', html]);
+    expect(report.code).toBe(0);
+    expect(fs.readFileSync(html, 'utf8')).toContain('<th>shards</th><td>2 merged (group ');
   });
 
   it('reads a log as kubectl logs prints it (stderr lines, then the result line)', async () => {
