@@ -204,6 +204,28 @@ describe('CSV records (csv-parse, chunk by chunk)', () => {
     expect(out.at(-1)).toEqual([151, 'lines']);
   });
 
+  it('a chunk bigger than one csv-parse slice (256 KiB) numbers every line as one read would, quoted breaks and open quotes past the first slice included', () => {
+    const cols = [...header.split(','), 'user_agent'];
+    const n = 30_000; // ~1.5 MB: several slices
+    const quotedBreakAt = 12_000;
+    const openQuoteAt = 25_000;
+    const rows = Array.from({ length: n }, (_, k) => {
+      const i = k + 1;
+      if (i === quotedBreakAt) return row(i, ',"two\nlines"');
+      if (i === openQuoteAt) return row(i, ',"open');
+      return row(i, ',plain agent text to fill the line');
+    });
+    const out = read(`${cols.join(',')}\n${rows.join('\n')}\n`, true, cols);
+    // Record i starts on line i + 1 (the header is line 1) up to the quoted break, one line later after it.
+    const expected: Array<[number, string]> = [];
+    for (let i = 1; i <= n; i++) {
+      const line = i + 1 + (i > quotedBreakAt ? 1 : 0);
+      expected.push([line, i === openQuoteAt ? 'CSV quote not closed' : `u${i}`]);
+    }
+    expected.push([n + 2, 'lines']);
+    expect(out).toEqual(expected);
+  });
+
   it('chunk boundaries fall on newlines outside quotes, also for a quoted line break near the end', () => {
     const text = Buffer.from('a,b\nc,"d\ne"\nf,g\nh,"i\nj');
     expect(recordBoundary(text, true)).toBe(text.indexOf('h,'));
