@@ -9,7 +9,7 @@
 //   (npx tsx bench/generator-vs-locust.ts works too; the rehearse child then carries tsx's loader)
 
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { benchFlags } from './args.js';
 import { benchPlan, planShapeFlags, readPlanShape } from './bench-plan.js';
 import { startReplay, type ReplayTick } from '../replay/runner.js';
 import { median } from '../stats/quantile.js';
+import { cpuSeconds, loadAverage, memoryKb, onLines, readLocustStats, sleep, startBusProcess, stopChild } from './processes.js';
 
 interface Args {
   users: number[];
@@ -140,69 +141,6 @@ async function runRehearseChild(users: number, target: string, a: Args): Promise
 
 // ---- measuring a process from /proc ---------------------------------------------------------
 
-const clockTicks = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** user+system CPU seconds of a live process. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-}
-
-function memoryKb(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
-
-/** Lines of a child's stream, delivered as they come. */
-function onLines(stream: NodeJS.ReadableStream, each: (line: string) => void): void {
-  let buf = '';
-  stream.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      each(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-}
-
-async function startBusProcess(): Promise<{ url: string; child: ChildProcess }> {
-  const bin = path.resolve('dist/cli/bin.js');
-  const child = spawn(process.execPath, [bin, 'bus', '--port', '0', '--poll-timeout', '30'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('bus did not say where it listens within 15 s')), 15_000);
-    onLines(child.stdout!, (line) => {
-      const m = /listening on (http:\/\/\S+)/.exec(line);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`bus exited with ${code}`)));
-  });
-  return { url, child };
-}
-
-async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill(signal);
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 /** CPU and memory of one tool's process over the steady window, the same way for both tools. */
 function processFigures(w: Awaited<ReturnType<typeof measureWindow>>, users: number) {
   return {
@@ -290,10 +228,6 @@ async function measureWindow(c: Child, busPid: number, a: Args, timeoutMs: numbe
   return { cpuCores: (cpu1 - cpu0) / wall, busCpuCores: (bus1 - bus0) / wall, rssKb: mem.rss, hwmKb: mem.hwm, baselineKb, rampS: (spawnedAt - t0) / 1000, exited };
 }
 
-function loadAverage(): string {
-  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-}
-
 async function measureLocust(users: number, a: Args, dir: string): Promise<Measured> {
   const bus = await startBusProcess();
   const load = loadAverage();
@@ -350,31 +284,6 @@ function gcNote(gc: unknown): string {
   const g = gc as { collections?: number[]; max_pause_ms?: number[]; total_pause_ms?: number[] } | undefined;
   if (!g?.collections || !g.max_pause_ms || !g.total_pause_ms) return '';
   return `; gc gen0/1/2: ${g.collections.join('/')} collections, max pause ${g.max_pause_ms.map((x) => x.toFixed(0)).join('/')} ms, total ${g.total_pause_ms.map((x) => (x / 1000).toFixed(1)).join('/')} s`;
-}
-
-interface LocustRow {
-  count: number;
-  failures: number;
-  p50: number;
-  p95: number;
-  p99: number;
-}
-
-/** `<prefix>_stats.csv` as written by --csv: "Type Name" -> counts and percentiles (ms). */
-function readLocustStats(file: string): Map<string, LocustRow> {
-  const [header, ...rows] = readFileSync(file, 'utf8').trim().split('\n').map((l) => l.split(','));
-  const col = (name: string): number => header!.indexOf(name);
-  const out = new Map<string, LocustRow>();
-  for (const r of rows) {
-    out.set(`${r[col('Type')]} ${r[col('Name')]}`, {
-      count: Number(r[col('Request Count')]),
-      failures: Number(r[col('Failure Count')]),
-      p50: Number(r[col('50%')]),
-      p95: Number(r[col('95%')]),
-      p99: Number(r[col('99%')]),
-    });
-  }
-  return out;
 }
 
 async function measureRehearse(users: number, a: Args): Promise<Measured> {
