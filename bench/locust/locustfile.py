@@ -36,6 +36,14 @@ import uuid
 import gevent
 from geventhttpclient.client import HTTPClientPool
 from locust import FastHttpUser, HttpUser, events, task
+import locust.runners
+
+if not locust.runners.__version__:
+    # Debian's python3-locust 2.12.1 ships locust/_version.py with version = '', and a master takes
+    # a worker that reports an empty version for a pre-2.0 one and refuses it ("An old (pre 2.0)
+    # worker tried to connect"), so distributed mode (bench/scale-out.ts) cannot start. The master
+    # and every worker load this file before their runner exists: both then report the same version.
+    locust.runners.__version__ = "2.12.1"
 
 NONCE = os.environ.get("REHEARSE_NONCE") or f"locust{uuid.uuid4().hex[:8]}"
 PUBLISH_EVERY_S = float(os.environ.get("PUBLISH_EVERY_S", "10"))
