@@ -2,6 +2,9 @@
 // programmatic API (startReplay/runReplay) both go through resolveReplayOptions.
 
 import { UsageError } from '../core/errors.js';
+import { rehearseVersion } from '../core/version.js';
+import type { ResultSettings } from './result.js';
+import type { TargetSpec } from './target/index.js';
 import { defaultBackoff, type BackoffPolicy } from './backoff.js';
 import { parseHeaders } from './headers.js';
 import { redactUrl } from '../core/redact.js';
@@ -202,5 +205,38 @@ export function describeOptions(o: ReplayOptions): Record<string, unknown> {
     scrape: o.scrape ? { ...o.scrape, url: redactUrl(o.scrape.url) } : null,
     config: o.config ?? null,
     run: o.run,
+  };
+}
+
+/** How the target is reached, from the options (the runtime, --workers' pre-flight). */
+export function targetSpecOf(o: ReplayOptions): TargetSpec {
+  return {
+    protocol: o.protocol,
+    url: o.target,
+    headers: o.headers,
+    pollTimeoutS: o.pollTimeoutS,
+    requestTimeoutMs: o.requestTimeoutMs,
+    publishConnections: o.connections,
+    options: o.targetOptions,
+  };
+}
+
+/** What every shard of one rehearsal must share (replay/result.ts): never a header value. */
+export function resultSettingsOf(o: ReplayOptions, protocol: string): ResultSettings {
+  return {
+    rehearseVersion,
+    release: o.release,
+    target: redactUrl(o.target),
+    protocol,
+    targetOptions: o.targetOptions,
+    headerNames: [...o.headerNames].sort(),
+    slo: o.slo.text,
+    lossLimitMs: o.slo.lossLimitMs,
+    thresholdsMs: [...o.slo.thresholdsMs],
+    durationMs: o.durationMs ?? null,
+    pollTimeoutS: o.pollTimeoutS,
+    backoff: { baseMs: o.backoff.baseMs, capMs: o.backoff.capMs },
+    generatorLagLimitMs: o.generatorLagLimitMs,
+    plan: o.run,
   };
 }

@@ -23,7 +23,7 @@ import { seededRandom } from '../stats/random.js';
 import type { PlanEvent } from './plan-types.js';
 import { DeliveryTracker, type WindowCounts } from './delivery.js';
 import { deliveryTotals, RunMetrics } from './metrics.js';
-import { describeOptions, resolveReplayOptions, type ReplayOptions, type ReplayOptionsInput } from './options.js';
+import { describeOptions, resolveReplayOptions, resultSettingsOf, targetSpecOf, type ReplayOptions, type ReplayOptionsInput } from './options.js';
 import { replayPreflight } from './probe.js';
 import { redactUrl } from '../core/redact.js';
 import { Publishers } from './publishers.js';
@@ -35,7 +35,7 @@ import { Subscribers } from './subscribers.js';
 import { createTarget, type TargetSpec } from './target/index.js';
 import type { Target } from './target/types.js';
 import { startTargetScrape, type TargetScrape } from './target-scrape.js';
-import { runResultFormat, runResultVersion, settingsFingerprint, type ResultSecond, type ResultSettings, type RunResult } from './result.js';
+import { runResultFormat, runResultVersion, settingsFingerprint, type ResultSecond, type RunResult } from './result.js';
 import { summarizeResult, summarizeRun } from './verdict.js';
 import { storedResultParts } from './result-store.js';
 import { Waits } from './waits.js';
@@ -198,24 +198,11 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
     this.beginDrain(this.stopReason);
   }
 
-  private targetSpec(): TargetSpec {
-    const o = this.options;
-    return {
-      protocol: o.protocol,
-      url: o.target,
-      headers: o.headers,
-      pollTimeoutS: o.pollTimeoutS,
-      requestTimeoutMs: o.requestTimeoutMs,
-      publishConnections: o.connections,
-      options: o.targetOptions,
-    };
-  }
-
   /** Called by startReplay. */
   async begin(): Promise<void> {
     try {
       this.nonce = this.options.runNonce ?? `r${randomBytes(5).toString('hex')}`;
-      const spec = this.targetSpec();
+      const spec = targetSpecOf(this.options);
       if (this.input.preflight !== false) {
         // The pre-flight round trip: a target that fails it is refused before thousands of virtual users start.
         const preflight = this.input.preflight ?? ((sp, prefix) => replayPreflight(sp, prefix, { onWarning: (line) => this.emit('warning', line) }));
@@ -556,22 +543,7 @@ export class ReplayRun extends EventEmitter<ReplayRunEvents> {
   /** This process's portable result (replay/result.ts): what --out writes and what a merge adds up. */
   private buildResult(): RunResult {
     const o = this.options;
-    const settings: ResultSettings = {
-      rehearseVersion,
-      release: o.release,
-      target: redactUrl(o.target),
-      protocol: this.target?.protocol ?? o.protocol,
-      targetOptions: o.targetOptions,
-      headerNames: [...o.headerNames].sort(),
-      slo: o.slo.text,
-      lossLimitMs: o.slo.lossLimitMs,
-      thresholdsMs: [...o.slo.thresholdsMs],
-      durationMs: o.durationMs ?? null,
-      pollTimeoutS: o.pollTimeoutS,
-      backoff: { baseMs: o.backoff.baseMs, capMs: o.backoff.capMs },
-      generatorLagLimitMs: o.generatorLagLimitMs,
-      plan: o.run,
-    };
+    const settings = resultSettingsOf(o, this.target?.protocol ?? o.protocol);
     const usage = process.resourceUsage();
     const shard = this.input.shard ?? { index: 0, count: 1 };
     const m = this.metrics;

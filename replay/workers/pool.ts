@@ -10,19 +10,17 @@ import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { RehearseError } from '../../core/errors.js';
-import { rehearseVersion } from '../../core/version.js';
 import { redactUrl } from '../../core/redact.js';
 import type { Db } from '../../db/open.js';
 import type { RunWriter } from '../../db/run-store.js';
 import type { RunSummary } from '../../db/run-types.js';
 import { mergeResults, mergeSecondRows } from '../merge-results.js';
-import type { ReplayOptions } from '../options.js';
+import { resultSettingsOf, targetSpecOf, type ReplayOptions } from '../options.js';
 import type { PlanOptions } from '../plan-types.js';
 import { replayPreflight } from '../probe.js';
 import type { ResultSecond, RunResult } from '../result.js';
 import { beginResultRun, storedResultParts } from '../result-store.js';
 import type { Phase, ReplayRunEvents, ReplayTick } from '../runner.js';
-import type { TargetSpec } from '../target/index.js';
 import { summarizeResult } from '../verdict.js';
 import type { ParentMessage, WorkerJob, WorkerMessage, WorkerTotals } from './messages.js';
 
@@ -118,15 +116,7 @@ export class WorkerPoolRun extends EventEmitter<ReplayRunEvents> {
     const o = this.options;
     try {
       if (this.input.preflight !== false) {
-        const spec: TargetSpec = {
-          protocol: o.protocol,
-          url: o.target,
-          headers: o.headers,
-          pollTimeoutS: o.pollTimeoutS,
-          requestTimeoutMs: o.requestTimeoutMs,
-          publishConnections: o.connections,
-          options: o.targetOptions,
-        };
+        const spec = targetSpecOf(o);
         await replayPreflight(spec, `${o.runNonce ?? this.groupId}.preflight`, { onWarning: (line) => this.emit('warning', line) });
       }
     } catch (err) {
@@ -241,7 +231,7 @@ export class WorkerPoolRun extends EventEmitter<ReplayRunEvents> {
     if (!this.input.db || this.writer) return;
     this.writer = beginResultRun(
       this.input.db,
-      { startedAt, settings: this.provisionalSettings() },
+      { startedAt, settings: resultSettingsOf(this.options, this.options.protocol) },
       { groupId: this.groupId, options: this.input.storedOptions },
       { index: null, count: this.input.workers },
     );
@@ -257,27 +247,6 @@ export class WorkerPoolRun extends EventEmitter<ReplayRunEvents> {
       startedAt,
       slo: this.options.slo.text,
     });
-  }
-
-  /** What the runs row needs before any result exists (the results repeat it). */
-  private provisionalSettings(): RunResult['settings'] {
-    const o = this.options;
-    return {
-      rehearseVersion,
-      release: o.release,
-      target: redactUrl(o.target),
-      protocol: o.protocol,
-      targetOptions: o.targetOptions,
-      headerNames: o.headerNames,
-      slo: o.slo.text,
-      lossLimitMs: o.slo.lossLimitMs,
-      thresholdsMs: [...o.slo.thresholdsMs],
-      durationMs: o.durationMs ?? null,
-      pollTimeoutS: o.pollTimeoutS,
-      backoff: o.backoff,
-      generatorLagLimitMs: o.generatorLagLimitMs,
-      plan: o.run,
-    };
   }
 
   /** Emits (and stores) every second all live workers have reported. */
