@@ -237,9 +237,15 @@ describe('the README walkthrough, as written', () => {
     expect(fs.statSync(path.join(dir, 'report.html')).size).toBeGreaterThan(10_000);
     const db = new Database(path.join(dir, 'model.db'), { readonly: true });
     try {
-      const runs = db.prepare('SELECT release, options FROM runs ORDER BY id').all() as Array<{ release: string; options: string }>;
-      // Two replays, then the capacity search of step 5.
-      expect(runs.map((r) => r.release)).toEqual(['2.3', '2.4', '2.4']);
+      const runs = db.prepare('SELECT release, options, shard_index, shard_count FROM runs ORDER BY id').all() as Array<{
+        release: string;
+        options: string;
+        shard_index: number | null;
+        shard_count: number;
+      }>;
+      // Two replays, the capacity search of step 5, then step 6's replay split over two workers.
+      expect(runs.map((r) => r.release)).toEqual(['2.3', '2.4', '2.4', null]);
+      expect(runs.map((r) => [r.shard_index, r.shard_count])).toEqual([[null, 1], [null, 1], [null, 1], [null, 2]]);
       expect(db.prepare('SELECT count(*) FROM run_capacity').pluck().get()).toBe(1);
       // The run from the configuration file records which file, byte for byte.
       const config = JSON.parse(runs[1]!.options).config;
