@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnCli, until, type Spawned } from '../servers/cli-process.js';
 import { parseFault, startBus, type RunningBus } from '../../bus/index.js';
 import { openDatabase } from '../../db/open.js';
 import { getRun, runCounts, runHistograms, runSamples, runSeconds } from '../../db/run-queries.js';
@@ -20,7 +21,6 @@ import { ingestFiles } from '../../ingest/ingest.js';
 // The CLI binary (dist/, built by `npm test`) against the embedded bus in this process: exit
 // codes, --json, results in SQLite, SIGINT (drain, then stop) and SIGKILL (seconds kept).
 
-const bin = path.resolve('dist/cli/bin.js');
 let dir: string;
 let model: string;
 const buses: RunningBus[] = [];
@@ -44,35 +44,10 @@ async function bus(faults?: string): Promise<RunningBus> {
   return b;
 }
 
-interface Spawned {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>;
-}
-
 function rehearse(args: string[], env: NodeJS.ProcessEnv = {}): Spawned {
-  const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null; atMs: number }>((resolve) =>
-    child.on('close', (code, signal) => resolve({ code, signal, atMs: Date.now() })),
-  );
-  return { child, stdout: () => out, stderr: () => err, exit };
+  return spawnCli(args, children, env);
 }
 
-/** Polls `condition` every 50 ms for at most `timeoutMs`. */
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (let i = 0; Date.now() < end && i < 10_000; i++) {
-    if (condition()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 /** Rows in run_seconds so far, read the way another process would (0 while the file is being created). */
 function secondsIn(results: string): number {

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { spawnCli, until, type Spawned } from '../servers/cli-process.js';
 import { FaultInjector, parseFault, startBus, type FaultConfig, type RunningBus } from '../../bus/index.js';
 import { openDatabase } from '../../db/open.js';
 import { getRun, listRuns, runSeconds, type StoredRun } from '../../db/run-queries.js';
@@ -14,7 +15,6 @@ import { writeSyntheticModel } from '../plan/synthetic-db.js';
 // processes sends and expects exactly what one process does, a killed worker fails the run naming
 // its shard, Ctrl-C drains every worker, and the flag is refused when it makes no sense.
 
-const bin = path.resolve('dist/cli/bin.js');
 let dir: string;
 let model: string;
 const buses: RunningBus[] = [];
@@ -41,33 +41,10 @@ async function bus(faults?: FaultConfig): Promise<RunningBus> {
   return b;
 }
 
-interface Spawned {
-  child: ChildProcess;
-  stdout(): string;
-  stderr(): string;
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
 function rehearse(args: string[]): Spawned {
-  const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  return { child, stdout: () => out, stderr: () => err, exit };
+  return spawnCli(args, children);
 }
 
-/** Polls `condition` every 50 ms for at most `timeoutMs`. */
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (let i = 0; Date.now() < end && i < 10_000; i++) {
-    if (condition()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
 
 /** The CLI's exit, or 'hung' if it has not exited within `ms`. */
 async function exitWithin(r: Spawned, ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'hung'> {
