@@ -226,8 +226,27 @@ describe('deploy/kubernetes/Dockerfile', () => {
 // mount the model read-only: rehearse writes its databases in WAL mode, and SQLite opens a WAL
 // file only where it can create the -shm beside it. Here a directory the process cannot write
 // stands for the read-only mount (as root, the process runs as another user: root writes anywhere).
+/**
+ * The built CLI and its production dependencies copied where another user can read them: as root
+ * the test runs rehearse as nobody, who may not be able to reach the checkout (a CI checkout in a
+ * 0700 temporary directory). The copy is what the image ships: package.json, dist/, prod deps.
+ */
+async function installFor(otherUser: string): Promise<string> {
+  const app = path.join(otherUser, 'app');
+  fs.cpSync(path.join(repo, 'dist'), path.join(app, 'dist'), { recursive: true });
+  fs.copyFileSync(path.join(repo, 'package.json'), path.join(app, 'package.json'));
+  const { stdout } = await run('npm', ['ls', '--omit=dev', '--parseable', '--all'], { cwd: repo, maxBuffer: 16 * 1024 * 1024 });
+  const top = path.join(repo, 'node_modules') + path.sep;
+  for (const dep of stdout.split('\n').map((l) => l.trim())) {
+    // Top-level packages only: a nested one comes with its parent's folder.
+    if (!dep.startsWith(top) || dep.slice(top.length).includes(`${path.sep}node_modules${path.sep}`)) continue;
+    fs.cpSync(dep, path.join(app, 'node_modules', dep.slice(top.length)), { recursive: true });
+  }
+  return path.join(app, 'dist/cli/bin.js');
+}
+
 describe('shipping the model for a read-only mount', () => {
-  const bin = path.join(repo, 'dist/cli/bin.js');
+  let bin = path.join(repo, 'dist/cli/bin.js');
   let dir = '';
   let modelDir = '';
   let asUser: { uid?: number; gid?: number } = {};
@@ -241,8 +260,11 @@ describe('shipping the model for a read-only mount', () => {
     for (const f of fs.readdirSync(modelDir)) fs.chmodSync(path.join(modelDir, f), 0o444);
     fs.chmodSync(dir, 0o755);
     fs.chmodSync(modelDir, 0o555);
-    if (process.getuid?.() === 0) asUser = { uid: 65534, gid: 65534 };
-  });
+    if (process.getuid?.() === 0) {
+      asUser = { uid: 65534, gid: 65534 };
+      bin = await installFor(dir);
+    }
+  }, 60_000);
   afterAll(() => {
     fs.chmodSync(modelDir, 0o755);
     fs.rmSync(dir, { recursive: true, force: true });
