@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../core/duration.js';
+import { expandInputs } from '../ingest/inputs.js';
 import { ExitCode, InputError, UsageError } from '../core/errors.js';
 import { openDatabase } from '../db/open.js';
 import { formatSummary } from '../replay/display.js';
@@ -14,17 +15,10 @@ import { storeRunResult } from '../replay/result-store.js';
 import { defaultStartLateLimitMs, summarizeResult } from '../replay/verdict.js';
 import type { CommandContext } from './program.js';
 
-/** Files named on the command line; a directory stands for its .json, .jsonl and .log files. */
+/** Files named on the command line; a directory stands for its .json, .jsonl, .log and .txt files. */
 export function resultFiles(args: readonly string[]): string[] {
-  const files: string[] = [];
-  for (const a of args) {
-    if (!fs.existsSync(a)) throw new InputError('no such file', { file: a });
-    if (fs.statSync(a).isDirectory()) {
-      const inside = fs.readdirSync(a).filter((f) => /\.(json|jsonl|log|txt)$/.test(f)).sort();
-      if (inside.length === 0) throw new InputError('no .json or .log files in this directory', { file: a });
-      files.push(...inside.map((f) => path.join(a, f)));
-    } else files.push(a);
-  }
+  const files = expandInputs(args, { accept: (name) => /\.(json|jsonl|log|txt)$/.test(name), emptyDirectory: 'no .json or .log files in this directory' });
+  for (const file of files) if (!fs.existsSync(file)) throw new InputError('no such file', { file });
   return files;
 }
 
